@@ -1,0 +1,220 @@
+"""zmq sockets to one kernel, read from the event loop without zmq.asyncio.
+
+Every socket is a plain (non-blocking) zmq socket. A reader task per socket waits on the
+socket's fd with ``anyio.wait_readable`` and then drains every queued message in one batch,
+handing each to a synchronous callback: no future per message, no thread hop, and IOPub
+floods are processed in batches. The zmq fd is edge-triggered: after a send on a socket we
+drain it at once, because the send may have consumed the wake-up of a message that arrived
+meanwhile (see DESIGN.md, "Traps").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.lowlevel
+import zmq
+
+from ._errors import ClientClosed, KernelUnavailable
+
+if TYPE_CHECKING:
+    from ._connection import ConnectionInfo
+
+FrameHandler = Callable[[list[bytes]], None]
+
+
+def _curve_client(sock: zmq.Socket, info: ConnectionInfo) -> None:
+    if info.curve_publickey:
+        public, secret = zmq.curve_keypair()
+        sock.curve_secretkey = secret
+        sock.curve_publickey = public
+        sock.curve_serverkey = info.curve_publickey.encode()
+
+
+class SocketReader:
+    """Drains one socket into ``handler``; ``run`` is the task that waits for input."""
+
+    __slots__ = ("_fd", "handler", "max_batch", "socket")
+
+    def __init__(self, socket: zmq.Socket, handler: FrameHandler, max_batch: int = 1024) -> None:
+        self.socket = socket
+        self.handler = handler
+        self.max_batch = max_batch
+        self._fd = socket.getsockopt(zmq.FD)
+
+    def drain(self) -> bool:
+        """Hand every queued message to the handler. Returns False when it stopped early
+        (``max_batch`` reached) so that the loop can serve others before going on."""
+        sock = self.socket
+        recv = sock.recv_multipart
+        handler = self.handler
+        for _ in range(self.max_batch):
+            try:
+                frames = recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return True
+            except zmq.ZMQError:  # socket closed under us: the reader is being stopped
+                return True
+            handler(frames)
+        return False
+
+    async def run(self) -> None:
+        sock = self.socket
+        while True:
+            if not self.drain():
+                await anyio.lowlevel.checkpoint()  # a flood: let other tasks run between batches
+                continue
+            # Reading EVENTS resets the edge; wait only if nothing is pending now.
+            if sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                continue
+            await anyio.wait_readable(self._fd)
+
+
+class KernelChannels:
+    """The shell, control, stdin (DEALER) and iopub (SUB) sockets to one kernel.
+
+    shell and stdin share one routing identity, as the spec requires for input requests
+    to reach us. ``handlers`` maps channel names to frame handlers; ``run`` reads all four
+    sockets until cancelled.
+    """
+
+    def __init__(
+        self,
+        info: ConnectionInfo,
+        handlers: dict[str, FrameHandler],
+        *,
+        identity: bytes,
+        iopub_rcvhwm: int = 0,
+        context: zmq.Context | None = None,
+    ) -> None:
+        self.info = info
+        self.context = context or zmq.Context.instance()
+        self.sockets: dict[str, zmq.Socket] = {}
+        self.readers: dict[str, SocketReader] = {}
+        try:
+            for channel in ("shell", "control", "stdin", "iopub"):
+                sock = self.context.socket(zmq.SUB if channel == "iopub" else zmq.DEALER)
+                sock.linger = 0
+                _curve_client(sock, info)
+                if channel == "iopub":
+                    # The default HWM (1000) silently drops output during floods.
+                    sock.rcvhwm = iopub_rcvhwm
+                    sock.setsockopt(zmq.SUBSCRIBE, b"")
+                elif channel in ("shell", "stdin"):
+                    sock.identity = identity
+                sock.connect(info.url(channel))
+                self.sockets[channel] = sock
+                self.readers[channel] = SocketReader(sock, handlers[channel])
+        except zmq.ZMQError as exc:
+            self.close()
+            raise KernelUnavailable(f"cannot connect to the kernel: {exc}") from None
+
+    def send(self, channel: str, frames: list[bytes]) -> None:
+        """Queue ``frames`` on ``channel`` without blocking, then drain the socket (a send
+        can swallow the edge of a message that arrived meanwhile)."""
+        sock = self.sockets.get(channel)
+        if sock is None:
+            raise ClientClosed("the client is closed")
+        try:
+            sock.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            raise KernelUnavailable(
+                f"the {channel} queue to the kernel is full: the kernel is not reading"
+            ) from None
+        except zmq.ZMQError as exc:
+            raise KernelUnavailable(f"cannot send on {channel}: {exc}") from None
+        self.readers[channel].drain()
+
+    async def run(self) -> None:
+        async with anyio.create_task_group() as tg:
+            for reader in self.readers.values():
+                tg.start_soon(reader.run)
+
+    def close(self) -> None:
+        """Close every socket. Cancel ``run`` first: its readers wait on the fds."""
+        for sock in self.sockets.values():
+            sock.close(linger=0)
+        self.sockets.clear()
+
+
+class Heartbeat:
+    """Pings the kernel's heartbeat (a REQ socket) and reports whether it answers.
+
+    Nothing is reported until the first answer (a starting kernel is not a dead one).
+    After that, a ping unanswered for ``timeout`` seconds reports the kernel lost
+    (``on_change(False)``); answers coming back report it again (``on_change(True)``). A
+    REQ socket cannot send twice in a row, so an unanswered one is replaced.
+    """
+
+    def __init__(
+        self,
+        info: ConnectionInfo,
+        on_change: Callable[[bool], None],
+        *,
+        interval: float = 0.2,
+        timeout: float = 0.8,
+        context: zmq.Context | None = None,
+    ) -> None:
+        self.info = info
+        self.on_change = on_change
+        self.interval = interval
+        self.timeout = timeout
+        self.context = context or zmq.Context.instance()
+        self.beating: bool | None = None  # None: no answer yet since start or reset()
+        self.last_pong = math.nan
+        self._socket: zmq.Socket | None = None
+
+    def reset(self) -> None:
+        """Forget the kernel's state: report nothing until it answers again (restarts)."""
+        self.beating = None
+
+    def _new_socket(self) -> zmq.Socket:
+        if self._socket is not None:
+            self._socket.close(linger=0)
+        sock = self.context.socket(zmq.REQ)
+        sock.linger = 0
+        _curve_client(sock, self.info)
+        sock.connect(self.info.url("hb"))
+        self._socket = sock
+        return sock
+
+    async def _pong(self, sock: zmq.Socket) -> bool:
+        with anyio.move_on_after(self.timeout):
+            while not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                await anyio.wait_readable(sock.getsockopt(zmq.FD))
+        # Look once more after the deadline: if our own loop was stalled, the pong may
+        # be sitting there, and the kernel is fine.
+        try:
+            sock.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return False
+        return True
+
+    async def run(self) -> None:
+        sock = self._new_socket()
+        try:
+            while True:
+                sent = time.monotonic()
+                sock.send(b"ping")
+                if await self._pong(sock):
+                    self.last_pong = time.monotonic()
+                    if self.beating is not True:
+                        if self.beating is False:
+                            self.on_change(True)
+                        self.beating = True
+                    await anyio.sleep(max(0.0, self.interval - (self.last_pong - sent)))
+                else:
+                    if self.beating is True:
+                        self.beating = False
+                        self.on_change(False)
+                    sock = self._new_socket()
+        finally:
+            with contextlib.suppress(Exception):
+                if self._socket is not None:
+                    self._socket.close(linger=0)
+            self._socket = None
