@@ -38,6 +38,7 @@ from ._errors import (
     NotOwner,
     collapse_groups,
 )
+from ._kernelspec import get_kernelspec
 from ._message import new_id
 
 _STDERR_TAIL = 4000
@@ -188,6 +189,7 @@ class Kernel:
         try:
             km.kernel_spec  # noqa: B018 -- resolve now for a clear error
         except NoSuchKernel:
+            get_kernelspec(self.kernel_name)  # raises KernelSpecNotFound, listing the known
             raise KernelSpecNotFound(f"no kernelspec named {self.kernel_name!r}") from None
         self._stderr_path = runtime_dir() / f"kernel-kb-{self.id[:12]}.stderr"
         # Kept open for the kernel's life: restarts launch again with the same arguments.

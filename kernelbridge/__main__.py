@@ -1,0 +1,3 @@
+from kernelbridge.cli import main
+
+raise SystemExit(main())
