@@ -24,6 +24,7 @@ from ._errors import (
     KernelTimeout,
     KernelUnavailable,
     NotOwner,
+    collapse_groups,
 )
 from ._kernel import Kernel, KernelOptions, connect_kernel, start_kernel
 from ._kernelspec import KernelSpecInfo, find_kernelspecs, get_kernelspec
@@ -56,6 +57,7 @@ __all__ = [
     "Request",
     "Transport",
     "WireCodec",
+    "collapse_groups",
     "connect_kernel",
     "find_kernelspecs",
     "get_kernelspec",
