@@ -43,7 +43,11 @@ def _exec(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kernelbridge", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--stdio", action="store_true",
+                        help="serve one editor over JSON-RPC on stdin/stdout (the daemon)")
+    parser.add_argument("--log-level", default="WARNING",
+                        help="log level of the daemon's stderr log (WARNING)")
+    sub = parser.add_subparsers(dest="command")
     sub.add_parser("kernelspecs", help="list installed kernelspecs").set_defaults(
         func=_kernelspecs
     )
@@ -52,4 +56,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("code")
     p.set_defaults(func=_exec)
     args = parser.parse_args(argv)
+    if args.stdio:
+        import logging
+
+        logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                            format="kernelbridge %(levelname)s %(name)s: %(message)s")
+        # pygls logs every bad request with a traceback; kernelbridge answers and logs them.
+        logging.getLogger("pygls").setLevel(max(logging.WARNING, logging.root.level))
+        logging.getLogger("pygls.protocol.json_rpc").setLevel(logging.CRITICAL)
+        from kernelbridge.server import run_stdio
+
+        return run_stdio()
+    if args.command is None:
+        parser.error("a command or --stdio is required")
     return args.func(args)

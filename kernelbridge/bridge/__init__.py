@@ -1,0 +1,21 @@
+"""The editor-agnostic core: kernel registry, documents, execution routing, output.
+
+Knows neither JSON-RPC framing nor zmq sockets; testable with a fake sink."""
+
+from ._bridge import Bridge, BridgeOptions, Document
+from ._errors import BridgeError, InvalidArgument, NoKernelForDocument, UnknownKernel
+from ._session import OUTPUT_TYPES, EditorSink, ExecuteOutcome, KernelSession
+
+__all__ = [
+    "OUTPUT_TYPES",
+    "Bridge",
+    "BridgeError",
+    "BridgeOptions",
+    "Document",
+    "EditorSink",
+    "ExecuteOutcome",
+    "InvalidArgument",
+    "KernelSession",
+    "NoKernelForDocument",
+    "UnknownKernel",
+]

@@ -1,0 +1,291 @@
+"""The editor-agnostic core: kernels by id, documents and the kernel each is bound to.
+
+Knows neither JSON-RPC nor zmq. It is driven by the server's handlers and talks back
+through an ``EditorSink``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from kernelbridge.jupyter import (
+    Kernel,
+    KernelOptions,
+    KernelSpecInfo,
+    Transport,
+    collapse_groups,
+    find_kernelspecs,
+    get_kernelspec,
+)
+
+from ._errors import InvalidArgument, NoKernelForDocument, UnknownKernel
+from ._session import EditorSink, KernelSession
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeOptions:
+    """How the bridge picks and starts kernels. Every field has a working default."""
+
+    # Start a kernel for a document's language on first need when none is bound.
+    auto_start: bool = True
+    # Kernelspec to start per language; else the first installed spec of that language
+    # (``python3`` preferred for python).
+    default_kernelspecs: Mapping[str, str] = field(default_factory=dict)
+    transport: Transport = "tcp"
+    # Seconds an owned kernel gets to exit after shutdown_request before it is killed.
+    shutdown_wait: float = 3.0
+
+
+@dataclass(slots=True)
+class Document:
+    uri: str
+    language_id: str
+    text: str = ""
+    version: int = 0
+    kernel_id: str | None = None
+
+
+class Bridge:
+    """Kernels and documents of one daemon. Run ``serve`` in a task group first."""
+
+    def __init__(self, sink: EditorSink, options: BridgeOptions | None = None) -> None:
+        self.sink = sink
+        self.options = options or BridgeOptions()
+        self.sessions: dict[str, KernelSession] = {}
+        self.documents: dict[str, Document] = {}
+        self._task_group: TaskGroup | None = None
+        self._starting: dict[str, anyio.Event] = {}  # language -> auto-start in progress
+
+    async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Own the kernels' tasks until cancelled; then stop every kernel."""
+        try:
+            async with anyio.create_task_group() as tg:
+                self._task_group = tg
+                task_status.started()
+                await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.close()
+
+    @property
+    def task_group(self) -> TaskGroup:
+        if self._task_group is None:
+            raise RuntimeError("Bridge.serve is not running")
+        return self._task_group
+
+    # -- kernelspecs and kernels ------------------------------------------------------------
+
+    async def kernelspecs(self) -> list[KernelSpecInfo]:
+        return await anyio.to_thread.run_sync(find_kernelspecs)
+
+    def get(self, kernel_id: str) -> KernelSession:
+        try:
+            return self.sessions[kernel_id]
+        except KeyError:
+            raise UnknownKernel(f"no kernel with id {kernel_id!r}") from None
+
+    def kernels(self) -> list[KernelSession]:
+        return list(self.sessions.values())
+
+    def _kernel_options(self) -> KernelOptions:
+        return KernelOptions(
+            transport=self.options.transport, shutdown_wait=self.options.shutdown_wait
+        )
+
+    async def start(
+        self,
+        kernelspec: str | None = None,
+        *,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        uri: str | None = None,
+        language: str | None = None,
+    ) -> KernelSession:
+        """Start a kernel (the default for ``language``, or python's, when no kernelspec
+        is named), bind ``uri`` to it, and return it once it is ready."""
+        if cwd is not None:
+            _check_path(cwd, "cwd", "a directory", os.path.isdir)
+        if env is not None and not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+        ):
+            raise InvalidArgument("env must map strings to strings")
+        name = kernelspec or await self.default_kernelspec(language or "python")
+        spec = await anyio.to_thread.run_sync(get_kernelspec, name)
+        kernel = Kernel.launch(name, cwd=cwd, env=env, options=self._kernel_options())
+        session = KernelSession(kernel, self.sink, self.task_group, language=spec.language,
+                                display_name=spec.display_name)
+        return await self._run(session, uri)
+
+    async def connect(self, connection_file: str, *, uri: str | None = None) -> KernelSession:
+        """Connect to a kernel started elsewhere (never killed by us)."""
+        path = _check_path(connection_file, "connection file", "a file", os.path.isfile)
+        kernel = Kernel.connected(path, self._kernel_options())
+        session = KernelSession(kernel, self.sink, self.task_group)
+        return await self._run(session, uri)
+
+    async def _run(self, session: KernelSession, uri: str | None) -> KernelSession:
+        self.sessions[session.id] = session
+        session.attach()
+        session.set_state("starting")
+        try:
+            with collapse_groups():
+                await self.task_group.start(self._serve_kernel, session)
+        except BaseException:
+            self.sessions.pop(session.id, None)
+            session.set_state("dead")
+            session.detach()
+            raise
+        info = session.kernel.client.kernel_info or {}
+        if not session.language:
+            session.language = info.get("language_info", {}).get("name", "")
+        session.set_state("idle")
+        if uri is not None:
+            self.bind(uri, session.id)
+        return session
+
+    async def _serve_kernel(
+        self, session: KernelSession, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        try:
+            await session.kernel.serve(task_status=task_status)
+        finally:
+            session.detach()
+
+    async def interrupt(self, kernel_id: str) -> None:
+        await self.get(kernel_id).kernel.interrupt()
+
+    async def restart(self, kernel_id: str) -> KernelSession:
+        session = self.get(kernel_id)
+        session.set_state("restarting")
+        try:
+            await session.kernel.restart()
+        except BaseException:
+            session.set_state("dead")
+            raise
+        session.set_state("idle")
+        return session
+
+    async def shutdown(self, kernel_id: str, *, kill: bool | None = None) -> None:
+        """Stop a kernel: owned ones are shut down, others only disconnected from unless
+        ``kill`` asks to shut them down too (by shutdown_request)."""
+        session = self.get(kernel_id)
+        kernel = session.kernel
+        if not kernel.owned and kill:
+            with contextlib.suppress(Exception):
+                await kernel.client.shutdown_request(timeout=self.options.shutdown_wait)
+        await kernel.shutdown()
+        self.sessions.pop(kernel_id, None)
+        session.detach()
+        session.set_state("dead")
+        for doc in self.documents.values():
+            if doc.kernel_id == kernel_id:
+                doc.kernel_id = None
+
+    async def close(self) -> None:
+        """Shut down every kernel we started; disconnect from the others."""
+        async with anyio.create_task_group() as tg:
+            for kernel_id in list(self.sessions):
+                tg.start_soon(self._shutdown_quietly, kernel_id)
+
+    async def _shutdown_quietly(self, kernel_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.shutdown(kernel_id)
+
+    # -- documents ------------------------------------------------------------------------
+
+    def open_document(self, uri: str, language_id: str, text: str, version: int = 0) -> None:
+        doc = self.documents.get(uri)
+        kernel_id = doc.kernel_id if doc is not None else None
+        self.documents[uri] = Document(uri, language_id, text, version, kernel_id)
+
+    def change_document(self, uri: str, text: str, version: int = 0) -> None:
+        doc = self.documents.get(uri)
+        if doc is not None:
+            doc.text = text
+            doc.version = version
+
+    def close_document(self, uri: str) -> None:
+        self.documents.pop(uri, None)
+
+    def bind(self, uri: str, kernel_id: str) -> None:
+        self.get(kernel_id)
+        doc = self.documents.get(uri)
+        if doc is None:
+            doc = self.documents[uri] = Document(uri, language_id=self.get(kernel_id).language)
+        doc.kernel_id = kernel_id
+
+    async def default_kernelspec(self, language: str) -> str:
+        configured = self.options.default_kernelspecs.get(language)
+        if configured:
+            return configured
+        specs = [s for s in await self.kernelspecs() if s.language.lower() == language.lower()]
+        if not specs:
+            raise NoKernelForDocument(f"no kernelspec installed for language {language!r}")
+        preferred = [s for s in specs if s.name == "python3"]
+        return (preferred or specs)[0].name
+
+    async def kernel_for(self, uri: str, *, start: bool = True) -> KernelSession:
+        """The kernel of document ``uri``: its bound kernel, else the most recent kernel
+        of its language, else (``auto_start``) a new kernel of the language's default
+        kernelspec. Concurrent first requests share one start."""
+        doc = self.documents.get(uri)
+        if doc is not None and doc.kernel_id in self.sessions:
+            return self.sessions[doc.kernel_id]
+        language = doc.language_id if doc is not None else _language_of(uri)
+        for session in reversed(list(self.sessions.values())):
+            if session.language.lower() == language.lower() and session.state != "dead":
+                self.bind(uri, session.id)
+                return session
+        if not (start and self.options.auto_start):
+            raise NoKernelForDocument(f"no kernel is bound to {uri} (start one first)")
+        pending = self._starting.get(language)
+        if pending is not None:
+            await pending.wait()
+            return await self.kernel_for(uri, start=False)
+        self._starting[language] = done = anyio.Event()
+        try:
+            cwd = _document_dir(uri)
+            return await self.start(language=language, uri=uri, cwd=cwd)
+        finally:
+            del self._starting[language]
+            done.set()
+
+    def describe(self, session: KernelSession) -> dict[str, Any]:
+        out = session.describe()
+        out["documents"] = sorted(d.uri for d in self.documents.values()
+                                  if d.kernel_id == session.id)
+        return out
+
+
+_EXTENSIONS = {".py": "python", ".jl": "julia", ".r": "r", ".R": "r", ".js": "javascript",
+               ".ts": "typescript", ".lua": "lua", ".scala": "scala", ".hs": "haskell"}
+
+
+def _language_of(uri: str) -> str:
+    return _EXTENSIONS.get(os.path.splitext(uri)[1], "python")
+
+
+def _document_dir(uri: str) -> str | None:
+    if uri.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        parent = Path(unquote(urlparse(uri).path)).parent
+        if parent.is_dir():
+            return str(parent)
+    return None
+
+
+def _check_path(path: str, what: str, kind: str, check: Any) -> str:
+    # A local stat: cheap enough to do on the loop.
+    expanded = os.path.expanduser(path)
+    if not check(expanded):
+        raise InvalidArgument(f"{what} {path!r} is not {kind}")
+    return expanded

@@ -1,0 +1,249 @@
+"""One kernel as the editors see it: status, executions, their output and input prompts.
+
+Every IOPub message of the kernel passes through ``KernelSession._on_message``, for our
+executions and for other clients' alike, and is handed to the sink at once, in order. The
+response of an execution is produced only after its ``status: idle`` came through the same
+path, so all of its output reaches the editor before its response.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anyio
+from anyio.abc import TaskGroup
+
+from kernelbridge.jupyter import (
+    Kernel,
+    KernelDied,
+    KernelUnavailable,
+    Message,
+)
+
+from ._errors import InvalidArgument
+
+# IOPub message types forwarded to editors as kernelbridge/output.
+OUTPUT_TYPES = frozenset(
+    {"stream", "display_data", "update_display_data", "execute_result", "error", "clear_output"}
+)
+
+
+class EditorSink(Protocol):
+    """Where the bridge sends what editors must see. Implemented by the server."""
+
+    def output(self, kernel_id: str, execution_id: str | None, msg: Message) -> None:
+        """A kernel output (``msg.msg_type`` in OUTPUT_TYPES)."""
+
+    def status(self, kernel_id: str, state: str, execution_id: str | None = None) -> None:
+        """A kernel state change: starting, idle, busy, restarting, dead."""
+
+    async def request_input(
+        self, kernel_id: str, execution_id: str, prompt: str, password: bool
+    ) -> str:
+        """Ask the editor for a line of input; cancelled when the kernel stops waiting."""
+
+
+@dataclass(slots=True)
+class ExecuteOutcome:
+    """What an execution's response carries."""
+
+    execution_id: str
+    status: str  # ok | error | aborted
+    execution_count: int | None
+    error: dict[str, Any] | None = None
+    user_expressions: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class _Execution:
+    execution_id: str
+    msg_id: str
+    idle: anyio.Event = field(default_factory=anyio.Event)
+    input_scope: anyio.CancelScope | None = None
+
+
+class KernelSession:
+    """A running kernel and what the bridge tracks of it."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        sink: EditorSink,
+        task_group: TaskGroup,
+        *,
+        language: str = "",
+        display_name: str = "",
+    ) -> None:
+        self.kernel = kernel
+        self.sink = sink
+        self.id = kernel.id
+        self.language = language
+        self.display_name = display_name or kernel.kernel_name
+        self.state = ""  # set_state("starting") announces it
+        self._task_group = task_group
+        self._executions: dict[str, _Execution] = {}  # by execute_request msg_id
+        self._execution_ids: set[str] = set()
+        self._next_execution = 0
+        self._remove_listeners: list[Callable[[], None]] = []
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def attach(self) -> None:
+        client = self.kernel.client
+        self._remove_listeners = [
+            client.add_listener(self._on_message),
+            client.add_state_listener(self._on_client_state),
+        ]
+
+    def detach(self) -> None:
+        for remove in self._remove_listeners:
+            with contextlib.suppress(ValueError):
+                remove()
+        self._remove_listeners = []
+
+    def set_state(self, state: str, execution_id: str | None = None) -> None:
+        if state == self.state and execution_id is None:
+            return
+        self.state = state
+        self.sink.status(self.id, state, execution_id)
+
+    def _on_client_state(self, state: str) -> None:
+        if state in ("dead", "restarted"):
+            if state == "dead":
+                self.set_state("dead")
+            # Their idle will never come: the process that owed it is gone.
+            for execution in list(self._executions.values()):
+                self._finish(execution)
+        elif state == "alive":
+            self.set_state("idle")
+
+    def describe(self) -> dict[str, Any]:
+        info = self.kernel.client.kernel_info or {}
+        return {
+            "kernelId": self.id,
+            "kernelspec": self.kernel.kernel_name,
+            "displayName": self.display_name,
+            "language": self.language or info.get("language_info", {}).get("name", ""),
+            "state": self.state,
+            "owned": self.kernel.owned,
+            "connectionFile": str(self.kernel.connection_file),
+            "pid": self.kernel.pid,
+        }
+
+    # -- the hot path ---------------------------------------------------------------------
+
+    def _on_message(self, msg: Message) -> None:
+        parent_type = msg.parent_header.get("msg_type")
+        msg_type = msg.header["msg_type"]
+        execution = self._executions.get(msg.parent_header.get("msg_id", ""))
+        execution_id = execution.execution_id if execution is not None else None
+        if msg_type in OUTPUT_TYPES:
+            if execution is not None or parent_type == "execute_request":
+                self.sink.output(self.id, execution_id, msg)
+        elif msg_type == "status":
+            # Busy/idle follow executions (ours and other clients'); the kernel's own
+            # busy/idle around kernel_info, complete or inspect is not the editor's business.
+            if parent_type != "execute_request":
+                return
+            state = msg.content.get("execution_state")
+            if state in ("busy", "idle") and self.state not in ("dead", "restarting"):
+                self.set_state(state, execution_id)
+            if state == "idle" and execution is not None:
+                self._finish(execution)
+        elif msg_type == "input_request" and execution is not None:
+            self._task_group.start_soon(self._answer_input, execution, msg)
+
+    def _finish(self, execution: _Execution) -> None:
+        # Tracking ends here, not when the caller stops waiting: an execute request
+        # cancelled by the editor still tags the rest of its output with its id.
+        self._executions.pop(execution.msg_id, None)
+        self._execution_ids.discard(execution.execution_id)
+        execution.idle.set()
+        if execution.input_scope is not None:
+            execution.input_scope.cancel()  # the kernel no longer waits for it
+
+    async def _answer_input(self, execution: _Execution, request: Message) -> None:
+        content = request.content
+        with anyio.CancelScope() as scope:
+            execution.input_scope = scope
+            try:
+                value = await self.sink.request_input(
+                    self.id, execution.execution_id, str(content.get("prompt", "")),
+                    bool(content.get("password", False)),
+                )
+            except Exception:
+                # The editor could not answer: an empty line unblocks the kernel.
+                value = ""
+            with contextlib.suppress(KernelUnavailable):
+                self.kernel.client.input_reply(value, request)
+        execution.input_scope = None
+
+    # -- executions -----------------------------------------------------------------------
+
+    def new_execution_id(self) -> str:
+        self._next_execution += 1
+        return f"{self.id[:8]}-{self._next_execution}"
+
+    async def execute(
+        self,
+        code: str,
+        *,
+        execution_id: str | None = None,
+        silent: bool = False,
+        store_history: bool = True,
+        allow_stdin: bool = True,
+        stop_on_error: bool = True,
+        user_expressions: dict[str, str] | None = None,
+    ) -> ExecuteOutcome:
+        """Run ``code``; its outputs go to the sink tagged with ``execution_id``, and this
+        returns once the reply and the final idle have both come."""
+        execution_id = execution_id or self.new_execution_id()
+        if execution_id in self._execution_ids:
+            raise InvalidArgument(f"executionId {execution_id!r} is already running")
+        request = self.kernel.client.execute(
+            code, silent=silent, store_history=store_history, allow_stdin=allow_stdin,
+            stop_on_error=stop_on_error, user_expressions=user_expressions,
+        )
+        execution = _Execution(execution_id, request.msg_id)
+        self._executions[request.msg_id] = execution
+        self._execution_ids.add(execution_id)
+        try:
+            reply = await request.reply()
+            await execution.idle.wait()
+        except KernelUnavailable:
+            self._finish(execution)
+            raise
+        if not self.kernel.client.alive:
+            raise KernelDied("the kernel died during the execution")
+        content = reply.content
+        status = content.get("status", "error")
+        error = None
+        if status == "error":
+            error = {
+                "ename": content.get("ename", ""),
+                "evalue": content.get("evalue", ""),
+                "traceback": content.get("traceback", []),
+            }
+        return ExecuteOutcome(
+            execution_id=execution_id,
+            status=status,
+            execution_count=content.get("execution_count"),
+            error=error,
+            user_expressions=content.get("user_expressions") or None,
+        )
+
+    # -- other requests -------------------------------------------------------------------
+
+    async def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        """One of the client's short requests (complete, inspect, is_complete, history,
+        comm_info); returns the reply content."""
+        if method not in ("complete", "inspect", "is_complete", "history", "comm_info",
+                          "kernel_info_request"):
+            raise InvalidArgument(f"unknown kernel request {method!r}")
+        reply: Message = await getattr(self.kernel.client, method)(**kwargs)
+        return reply.content
+
+

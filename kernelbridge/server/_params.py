@@ -1,0 +1,189 @@
+"""Typed params of kernelbridge's own requests, and the converter that checks them.
+
+Every custom method has an attrs params class here, registered with the protocol, so
+that pygls structures its params like an LSP method's instead of turning them into
+namedtuples (DESIGN.md, "Traps"). Field names are snake_case in Python and camelCase on
+the wire (lsprotocol's converter renames them). The converter is strict about JSON's basic
+types: ``"code": 3`` is an error naming ``params.code``, not the string ``"3"``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import cattrs
+from lsprotocol.converters import get_converter
+from lsprotocol.types import ProgressToken
+from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage
+
+# -- kernels ------------------------------------------------------------------------------
+
+
+@attrs.define
+class NoParams:
+    """Params of methods that take none (an empty object or absent)."""
+
+
+@attrs.define
+class StartParams:
+    kernelspec: str | None = None
+    cwd: str | None = None
+    env: dict[str, str] | None = None
+    uri: str | None = None
+    language: str | None = None
+    work_done_token: ProgressToken | None = None
+
+
+@attrs.define
+class ConnectParams:
+    connection_file: str
+    uri: str | None = None
+
+
+@attrs.define
+class KernelParams:
+    kernel_id: str
+
+
+@attrs.define
+class ShutdownKernelParams:
+    kernel_id: str
+    # For kernels the daemon did not start: also shut the kernel itself down.
+    kill: bool = False
+
+
+# -- executions and raw kernel requests ---------------------------------------------------
+
+
+@attrs.define
+class ExecuteParams:
+    code: str
+    kernel_id: str | None = None
+    uri: str | None = None
+    execution_id: str | None = None
+    silent: bool = False
+    store_history: bool = True
+    allow_stdin: bool = True
+    stop_on_error: bool = True
+    user_expressions: dict[str, str] | None = None
+
+
+@attrs.define
+class CodeParams:
+    """complete / inspect / isComplete: code and a cursor (code points, as Jupyter)."""
+
+    code: str
+    kernel_id: str | None = None
+    uri: str | None = None
+    cursor_pos: int | None = None
+    detail_level: int = 0
+
+
+@attrs.define
+class HistoryParams:
+    kernel_id: str | None = None
+    uri: str | None = None
+    hist_access_type: str = "tail"
+    n: int = 10
+    output: bool = False
+    raw: bool = True
+    session: int | None = None
+    start: int | None = None
+    stop: int | None = None
+    pattern: str | None = None
+    unique: bool | None = None
+
+
+@attrs.define
+class CellsParams:
+    uri: str
+
+
+# -- the converter ------------------------------------------------------------------------
+
+
+def _strict(kind: type) -> Callable[[Any, type], Any]:
+    def structure(value: Any, _: type) -> Any:
+        # bool is an int subclass in Python, not in JSON.
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise TypeError(f"expected {_JSON_NAMES[kind]}, got {_json_type(value)}")
+        return value
+
+    return structure
+
+
+def _strict_float(value: Any, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected number, got {_json_type(value)}")
+    return float(value)
+
+
+_JSON_NAMES = {str: "string", int: "integer", bool: "boolean", float: "number"}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _keep_dicts(obj: dict[str, Any], cls: type) -> Any:
+    """Envelopes of methods without a params class keep their params as plain JSON."""
+    return cls(**obj)
+
+
+def make_converter() -> cattrs.Converter:
+    """lsprotocol's converter, strict about JSON types, keeping unknown params as dicts."""
+    converter = get_converter()
+    for kind in (str, int, bool):
+        converter.register_structure_hook(kind, _strict(kind))
+    converter.register_structure_hook(float, _strict_float)
+    for envelope in (JsonRPCRequestMessage, JsonRPCNotification, JsonRPCResponseMessage):
+        converter.register_structure_hook(envelope, _keep_dicts)
+    return converter
+
+
+_CAMEL = re.compile(r"_([a-z])")
+
+
+def describe_structure_error(exc: Exception) -> str:
+    """A one-line message naming each bad field with its wire (camelCase) path, e.g.
+    ``params.code: required field missing; params.cursorPos: expected integer, got string``."""
+    if isinstance(exc, cattrs.BaseValidationError):
+        parts = []
+        for line in cattrs.transform_error(exc, path="$"):
+            what, _, where = line.rpartition(" @ ")
+            where = _CAMEL.sub(lambda m: m.group(1).upper(), where).removeprefix("$.")
+            parts.append(f"{where}: {what}")
+        return "; ".join(parts)
+    return str(exc)
+
+
+def envelope_types(params_types: dict[str, type]) -> dict[str, type]:
+    """Request envelope classes (id, method, jsonrpc, params) for each method's params
+    class, the shape pygls structures an incoming request into."""
+    envelopes: dict[str, type] = {}
+    for method, params_cls in params_types.items():
+        name = "".join(part[:1].upper() + part[1:] for part in re.split(r"[/.]", method))
+        envelopes[method] = attrs.make_class(
+            f"{name}Request",
+            {
+                "id": attrs.field(type=int | str),
+                "params": attrs.field(type=params_cls, factory=params_cls)
+                if params_cls is NoParams else attrs.field(type=params_cls),
+                "method": attrs.field(type=str, default=method),
+                "jsonrpc": attrs.field(type=str, default="2.0"),
+            },
+        )
+    return envelopes

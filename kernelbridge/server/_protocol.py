@@ -1,0 +1,239 @@
+"""pygls's LSP protocol, made exact and owned by anyio.
+
+What changes against ``LanguageServerProtocol`` (DESIGN.md, "Traps"):
+- Every incoming message is checked before pygls sees it (``receive``): malformed envelopes
+  get -32600, params that do not structure get -32602 naming the field, requests before
+  ``initialize`` get -32002 and requests after ``shutdown`` get -32600. Every request is
+  answered exactly once.
+- Coroutine handlers run in the server's task group (no task nobody owns), each in a
+  cancel scope that ``$/cancelRequest`` cancels.
+- Output goes to the ``Outbox`` (orjson, one writer task), never straight to a stream.
+- ``exit`` stops the server instead of calling ``sys.exit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import orjson
+from anyio.abc import TaskGroup
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInternalError, JsonRpcInvalidParams
+from pygls.protocol import LanguageServerProtocol, lsp_method
+
+from ._errors import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    SERVER_NOT_INITIALIZED,
+)
+from ._params import describe_structure_error, envelope_types
+from ._transport import FramingError, Outbox
+
+if TYPE_CHECKING:
+    from cattrs import Converter
+    from pygls.lsp.server import LanguageServer
+
+log = logging.getLogger("kernelbridge.server")
+
+_ALWAYS_ALLOWED = frozenset({types.INITIALIZE, types.EXIT})
+
+
+def _valid_id(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, str)
+
+
+class KernelBridgeProtocol(LanguageServerProtocol):
+    """The JSON-RPC side of one editor connection."""
+
+    # method → params class of kernelbridge's own requests; filled by the server.
+    params_types: dict[str, type] = {}
+
+    def __init__(self, server: LanguageServer, converter: Converter) -> None:
+        super().__init__(server, converter)
+        self.outbox = Outbox()
+        self.stopped = anyio.Event()
+        self.exit_code = 0
+        self._envelopes = envelope_types(self.params_types)
+        self._task_group: TaskGroup | None = None
+        self._initialize_seen = False
+
+    def attach(self, task_group: TaskGroup) -> None:
+        """Run request handlers in ``task_group`` from now on."""
+        self._task_group = task_group
+
+    def stop(self, exit_code: int = 0) -> None:
+        self.exit_code = exit_code
+        self.stopped.set()
+
+    # -- incoming ---------------------------------------------------------------------
+
+    def get_message_type(self, method: str) -> type[Any] | None:
+        return self._envelopes.get(method) or super().get_message_type(method)
+
+    def receive_error(self, error: FramingError) -> None:
+        """Answer input that was not a message (bad framing or JSON): id null."""
+        self.send_error(None, error.code, error.message)
+
+    def receive(self, data: dict[str, Any]) -> None:
+        """Check one decoded message, answer it if it is wrong, else hand it to pygls."""
+        has_id = "id" in data
+        msg_id = data.get("id")
+        reply_id = msg_id if _valid_id(msg_id) else None
+        method = data.get("method")
+        if data.get("jsonrpc") != "2.0":
+            self.send_error(reply_id, INVALID_REQUEST, 'invalid request: "jsonrpc" must be "2.0"')
+            return
+        if method is None:
+            if has_id and ("result" in data or "error" in data):
+                self._receive_response(data)
+            else:
+                self.send_error(reply_id, INVALID_REQUEST,
+                                "invalid request: no method, and not a response")
+            return
+        if not isinstance(method, str):
+            self.send_error(reply_id, INVALID_REQUEST, 'invalid request: "method" must be a string')
+            return
+        if has_id and not _valid_id(msg_id):
+            self.send_error(None, INVALID_REQUEST,
+                            'invalid request: "id" must be a string or an integer')
+            return
+        params = data.get("params")
+        if params is not None and not isinstance(params, dict | list):
+            if has_id:
+                self.send_error(msg_id, INVALID_REQUEST,
+                                'invalid request: "params" must be an object or an array')
+            return
+        if isinstance(params, list):
+            if has_id:
+                self.send_error(msg_id, INVALID_PARAMS,
+                                "params: must be an object (by-name params only)")
+            return
+        if not has_id:
+            self._receive_notification(method, data)
+            return
+        self._receive_request(msg_id, method, data)
+
+    def _receive_request(self, msg_id: int | str, method: str, data: dict[str, Any]) -> None:
+        if not self._initialize_seen and method not in _ALWAYS_ALLOWED:
+            self.send_error(msg_id, SERVER_NOT_INITIALIZED, "the server is not initialized")
+            return
+        if method == types.INITIALIZE:
+            if self._initialize_seen:
+                self.send_error(msg_id, INVALID_REQUEST, "initialize was already received")
+                return
+            self._initialize_seen = True
+        if self._shutdown:
+            self.send_error(msg_id, INVALID_REQUEST, "the server is shutting down")
+            return
+        if msg_id in self._request_futures:
+            self.send_error(msg_id, INVALID_REQUEST, f"request id {msg_id!r} is already in use")
+            return
+        try:
+            message = self.structure_message(data)
+        except JsonRpcInvalidParams as exc:
+            cause = exc.__cause__ if exc.__cause__ is not None else exc
+            self.send_error(msg_id, INVALID_PARAMS,
+                            f"invalid params: {describe_structure_error(cause)}")
+            return
+        except JsonRpcInternalError as exc:
+            self.send_error(msg_id, INVALID_PARAMS, f"invalid params: {exc.__cause__ or exc}")
+            return
+        self.handle_message(message)
+
+    def _receive_notification(self, method: str, data: dict[str, Any]) -> None:
+        if not self._initialize_seen and method not in _ALWAYS_ALLOWED:
+            return  # LSP: notifications before initialize are dropped
+        try:
+            message = self.structure_message(data)
+        except (JsonRpcInvalidParams, JsonRpcInternalError) as exc:
+            cause = exc.__cause__ if exc.__cause__ is not None else exc
+            log.warning("dropped notification %s: %s", method, describe_structure_error(cause))
+            self.show_message(f"kernelbridge: bad {method} notification: "
+                              f"{describe_structure_error(cause)}", types.MessageType.Warning)
+            return
+        self.handle_message(message)
+
+    def _receive_response(self, data: dict[str, Any]) -> None:
+        try:
+            message = self.structure_message(data)
+        except (JsonRpcInvalidParams, JsonRpcInternalError):
+            log.warning("dropped a malformed response")
+            return
+        self.handle_message(message)
+
+    # -- running handlers -------------------------------------------------------------
+
+    def _execute_handler(
+        self,
+        msg_id: Any,
+        handler: Callable[..., Any],
+        callback: Callable[[Any], None],
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if not asyncio.iscoroutinefunction(handler) or self._task_group is None:
+            super()._execute_handler(msg_id, handler, callback, args, kwargs)
+            return
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._request_futures[msg_id] = future
+        future.add_done_callback(callback)
+        # Notifications never get a response that would pop their future.
+        future.add_done_callback(lambda _: self._request_futures.pop(msg_id, None))
+        self._task_group.start_soon(self._run_handler, future, handler, args or (),
+                                    kwargs or {})
+
+    @staticmethod
+    async def _run_handler(future: asyncio.Future[Any], handler: Callable[..., Any],
+                           args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        with anyio.CancelScope() as scope:
+            # $/cancelRequest and shutdown cancel the future; stop the work too.
+            future.add_done_callback(lambda f: scope.cancel() if f.cancelled() else None)
+            try:
+                result = await handler(*args, **kwargs)
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+                return
+            if not future.done():
+                future.set_result(result)
+
+    # -- outgoing ---------------------------------------------------------------------
+
+    def _send_data(self, data: Any) -> None:
+        if not data:
+            return
+        try:
+            body = orjson.dumps(data, default=self._serialize_message)
+        except TypeError:
+            log.exception("cannot serialize a message")
+            return
+        self.outbox.put(body)
+
+    def send_error(self, msg_id: int | str | None, code: int, message: str,
+                   data: Any = None) -> None:
+        error: dict[str, Any] = {"code": code, "message": message}
+        if data is not None:
+            error["data"] = data
+        self.outbox.put(orjson.dumps({"jsonrpc": "2.0", "id": msg_id, "error": error}))
+
+    def send_notification(self, method: str, params: Any) -> None:
+        """A notification with plain-JSON params, serialized once with orjson (no cattrs)."""
+        self.outbox.put(orjson.dumps({"jsonrpc": "2.0", "method": method, "params": params}))
+
+    def show_message(self, message: str,
+                     kind: types.MessageType = types.MessageType.Error) -> None:
+        self.send_notification("window/showMessage", {"type": int(kind), "message": message})
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args: Any) -> None:
+        """Stop serving (pygls would call sys.exit). Exit code 0 after shutdown, else 1."""
+        self.stop(0 if self._shutdown else 1)
+
+
+__all__ = ["INVALID_PARAMS", "KernelBridgeProtocol"]

@@ -1,0 +1,175 @@
+"""The kernelbridge language server: one editor connection, the bridge behind it.
+
+``KernelBridgeServer.serve`` owns everything in one task group: the reader of the
+editor's messages, the writer task, request handlers, signal handling and the bridge
+with its kernels. It returns after ``exit``, end of input, SIGTERM or SIGINT, once every
+kernel the daemon started has been shut down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import uuid
+from typing import Any
+
+import anyio
+import orjson
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from kernelbridge import __version__
+from kernelbridge.bridge import Bridge
+from kernelbridge.jupyter import Message
+
+from ._options import ServerOptions
+from ._params import make_converter
+from ._protocol import KernelBridgeProtocol
+from ._transport import FdReader, FdWriter, OutputFrame, read_messages
+
+log = logging.getLogger("kernelbridge.server")
+
+# Seconds the daemon gives its kernels to shut down before it exits anyway (they also
+# exit by themselves through JPY_PARENT_PID when the daemon is gone).
+_CLOSE_DEADLINE = 10.0
+
+
+class EditorChannel:
+    """The bridge's ``EditorSink``: what the kernels say, as notifications and requests
+    to the editor. Output frames are built by splicing the kernel's raw content JSON
+    into the notification (no re-encoding, no cattrs)."""
+
+    def __init__(self, protocol: KernelBridgeProtocol) -> None:
+        self.protocol = protocol
+
+    def output(self, kernel_id: str, execution_id: str | None, msg: Message) -> None:
+        head = b'{"jsonrpc":"2.0","method":"kernelbridge/output","params":{"kernelId":%b%b,' \
+               b'"type":"%b","seq":' % (
+                   orjson.dumps(kernel_id),
+                   b',"executionId":%b' % orjson.dumps(execution_id) if execution_id else b"",
+                   msg.msg_type.encode(),
+               )
+        tail = b',"content":%b}}' % msg.content_bytes
+        self.protocol.outbox.put_output(OutputFrame(kernel_id, head, tail))
+
+    def status(self, kernel_id: str, state: str, execution_id: str | None = None) -> None:
+        params: dict[str, Any] = {"kernelId": kernel_id, "state": state}
+        if execution_id:
+            params["executionId"] = execution_id
+        self.protocol.send_notification("kernelbridge/status", params)
+
+    async def request_input(self, kernel_id: str, execution_id: str, prompt: str,
+                            password: bool) -> str:
+        """Ask the editor (``kernelbridge/input``); cancelled when the kernel stops waiting,
+        in which case the editor gets ``$/cancelRequest`` for it."""
+        msg_id = f"input-{uuid.uuid4()}"
+        params = {"kernelId": kernel_id, "executionId": execution_id, "prompt": prompt,
+                  "password": password}
+        future = self.protocol.send_request("kernelbridge/input", params, msg_id=msg_id)
+        try:
+            result = await asyncio.wrap_future(future)
+        except BaseException:
+            if not future.done():
+                self.protocol._request_futures.pop(msg_id, None)
+                self.protocol.send_notification("$/cancelRequest", {"id": msg_id})
+            raise
+        value = result.get("value") if isinstance(result, dict) else None
+        if not isinstance(value, str):
+            raise ValueError("kernelbridge/input must answer {value: string}")
+        return value
+
+
+class KernelBridgeServer(LanguageServer):
+    """pygls LanguageServer with kernelbridge's protocol, options and bridge."""
+
+    protocol: KernelBridgeProtocol
+
+    def __init__(self) -> None:
+        from ._features import PARAMS_TYPES, register_features
+
+        KernelBridgeProtocol.params_types = PARAMS_TYPES
+        super().__init__(
+            "kernelbridge",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=KernelBridgeProtocol,
+            converter_factory=make_converter,
+        )
+        self.options = ServerOptions()
+        self.channel = EditorChannel(self.protocol)
+        self.bridge = Bridge(self.channel, self.options.bridge_options())
+        register_features(self)
+
+    def configure(self, options: ServerOptions) -> None:
+        """Take the options read from ``initialize`` (before any kernel exists)."""
+        self.options = options
+        self.bridge.options = options.bridge_options()
+
+    async def serve(self, read_fd: int = 0, write_fd: int = 1) -> int:
+        """Serve one editor on ``read_fd``/``write_fd`` until exit; returns the exit code."""
+        protocol = self.protocol
+        reader = FdReader(read_fd)
+        writer = FdWriter(write_fd)
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.bridge.serve)
+            tg.start_soon(protocol.outbox.run_writer, writer, lambda: protocol.stop(0))
+            async with anyio.create_task_group() as handlers:
+                protocol.attach(handlers)
+                handlers.start_soon(self._read, reader)
+                handlers.start_soon(self._watch_signals)
+                await protocol.stopped.wait()
+                handlers.cancel_scope.cancel()
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_DEADLINE):
+                await self.bridge.close()
+            protocol.outbox.close()
+            with anyio.CancelScope(shield=True):
+                await protocol.outbox.drain(2.0)
+            tg.cancel_scope.cancel()
+        return protocol.exit_code
+
+    async def _read(self, reader: FdReader) -> None:
+        protocol = self.protocol
+        async for item in read_messages(reader):
+            if isinstance(item, dict):
+                try:
+                    protocol.receive(item)
+                except Exception:  # a bug must not stop the daemon: log it, go on
+                    log.exception("error while handling a message")
+            else:
+                protocol.receive_error(item)
+        log.info("end of input: stopping")
+        protocol.stop(0 if protocol._shutdown else 1)
+
+    async def _watch_signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
+            async for signum in sigs:
+                log.info("signal %s: stopping", signum)
+                self.protocol.stop(128 + signum)
+                return
+
+
+def run_stdio() -> int:
+    """``kernelbridge --stdio``: serve the editor on stdin/stdout.
+
+    stdout is the JSON-RPC stream: it is moved to a private descriptor and fd 1 is
+    pointed at stderr, so a stray print (ours, a library's, a child's) cannot corrupt it.
+    """
+    import os
+    import sys
+
+    out_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    in_fd = os.dup(0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+
+    async def main() -> int:
+        return await KernelBridgeServer().serve(in_fd, out_fd)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        return anyio.run(main, backend="asyncio")
+    return 130

@@ -1,0 +1,293 @@
+"""LSP base framing over a pair of file descriptors: a reader that turns bytes into
+JSON-RPC messages (or precise errors), and the one writer task of the connection.
+
+pygls's own loop answers malformed input with a ``window/showMessage`` and no response
+(DESIGN.md, "Traps"), and writes from whatever task calls it. Here the reader reports
+every problem so the server can answer it properly, and handlers never touch the
+transport: they put frames in the ``Outbox``, which the writer task drains.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import orjson
+
+_HEADER_END = b"\r\n\r\n"
+_READ_SIZE = 1 << 16
+
+
+@dataclass(slots=True)
+class FramingError:
+    """Input the reader could not turn into a JSON-RPC message: answered with ``code``
+    and ``message`` and ``id`` null (the id could not be read)."""
+
+    code: int
+    message: str
+
+
+# -- file descriptors -----------------------------------------------------------------
+
+
+def _is_pollable(fd: int) -> bool:
+    mode = os.fstat(fd).st_mode
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+
+
+class FdReader:
+    """Reads a file descriptor from the event loop: a pipe or socket is made
+    non-blocking and awaited with ``wait_readable``; anything else (a regular file) is
+    read in a worker thread."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._pollable = _is_pollable(fd)
+        if self._pollable:
+            os.set_blocking(fd, False)
+
+    async def read(self) -> bytes:
+        """The next chunk; b"" at end of file."""
+        if not self._pollable:
+            return await anyio.to_thread.run_sync(os.read, self.fd, _READ_SIZE)
+        while True:
+            try:
+                return os.read(self.fd, _READ_SIZE)
+            except BlockingIOError:
+                await anyio.wait_readable(self.fd)
+            except OSError as exc:
+                if exc.errno in (errno.EIO, errno.EBADF, errno.ECONNRESET):
+                    return b""
+                raise
+
+
+class FdWriter:
+    """Writes whole buffers to a file descriptor (non-blocking when it is a pipe)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._pollable = _is_pollable(fd)
+        if self._pollable:
+            os.set_blocking(fd, False)
+
+    async def write(self, data: bytes) -> None:
+        """Write all of ``data``; raises BrokenPipeError when the reader is gone."""
+        view = memoryview(data)
+        while view:
+            if not self._pollable:
+                written = await anyio.to_thread.run_sync(os.write, self.fd, view)
+            else:
+                try:
+                    written = os.write(self.fd, view)
+                except BlockingIOError:
+                    await anyio.wait_writable(self.fd)
+                    continue
+            view = view[written:]
+
+
+# -- framing --------------------------------------------------------------------------
+
+
+class FrameParser:
+    """Splits a byte stream into message bodies; feed it chunks, take what it found.
+
+    A header block without a usable Content-Length cannot be skipped by length, so the
+    parser reports it and resynchronises on the next ``Content-Length:``. A body larger
+    than ``max_body`` is reported and discarded as it streams in, never buffered.
+    """
+
+    def __init__(self, max_body: int = 256 << 20) -> None:
+        self.max_body = max_body
+        self._buffer = bytearray()
+        self._skip = 0  # bytes of an oversized body still to discard
+
+    def feed(self, chunk: bytes) -> list[bytes | FramingError]:
+        out: list[bytes | FramingError] = []
+        buf = self._buffer
+        buf += chunk
+        while True:
+            if self._skip:
+                dropped = min(self._skip, len(buf))
+                del buf[:dropped]
+                self._skip -= dropped
+                if self._skip:
+                    return out
+            end = buf.find(_HEADER_END)
+            if end < 0:
+                if len(buf) > 8192 and buf.find(b"Content-Length", 1) < 0:
+                    # Garbage with no header in sight: report once, keep the tail.
+                    out.append(FramingError(-32700, "no Content-Length header found"))
+                    del buf[:-16]
+                return out
+            length = _content_length(bytes(buf[:end]))
+            if length is None:
+                out.append(FramingError(-32700, "missing or invalid Content-Length header"))
+                nxt = buf.find(b"Content-Length", 1)
+                if nxt < 0:
+                    del buf[: end + 4]
+                else:
+                    del buf[:nxt]
+                continue
+            start = end + 4
+            if length > self.max_body:
+                out.append(FramingError(
+                    -32600, f"message of {length} bytes exceeds the limit of {self.max_body}"
+                ))
+                del buf[:start]
+                self._skip = length
+                continue
+            if len(buf) - start < length:
+                return out
+            out.append(bytes(buf[start : start + length]))
+            del buf[: start + length]
+
+
+def _content_length(header_block: bytes) -> int | None:
+    for line in header_block.split(b"\r\n"):
+        name, sep, value = line.partition(b":")
+        if sep and name.strip().lower() == b"content-length":
+            value = value.strip()
+            if value.isdigit():
+                return int(value)
+            return None
+    return None
+
+
+def decode_body(body: bytes) -> dict[str, Any] | FramingError:
+    """One body as a JSON object, or the error that answers it."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return FramingError(-32700, f"parse error: {exc}")
+    if isinstance(value, list):
+        return FramingError(-32600, "batch messages are not supported (LSP framing)")
+    if not isinstance(value, dict):
+        return FramingError(-32600, "a message must be a JSON object")
+    return value
+
+
+async def read_messages(reader: FdReader, max_body: int = 256 << 20
+                        ) -> AsyncIterator[dict[str, Any] | FramingError]:
+    """Every message (or framing error) on ``reader`` until end of file."""
+    parser = FrameParser(max_body)
+    while True:
+        chunk = await reader.read()
+        if not chunk:
+            return
+        for item in parser.feed(chunk):
+            yield decode_body(item) if isinstance(item, bytes) else item
+
+
+def frame(body: bytes) -> bytes:
+    return b"Content-Length: %d\r\n\r\n%b" % (len(body), body)
+
+
+# -- the outbox and its writer --------------------------------------------------------
+
+
+class OutputFrame:
+    """A ``kernelbridge/output`` notification waiting for its ``seq``: the writer
+    numbers it when it is sent, so coalescing in the queue leaves no gaps."""
+
+    __slots__ = ("head", "kernel_id", "tail")
+
+    def __init__(self, kernel_id: str, head: bytes, tail: bytes) -> None:
+        self.kernel_id = kernel_id
+        self.head = head  # the JSON body up to the seq value
+        self.tail = tail  # and after it
+
+
+class Outbox:
+    """The queue between everything that sends and the connection's writer task.
+
+    Synchronous to put into (the IOPub reader and pygls call it from callbacks), drained
+    in batches: one ``write`` per batch, not per message.
+    """
+
+    def __init__(self, max_batch_bytes: int = 1 << 20) -> None:
+        self._queue: deque[bytes | OutputFrame] = deque()
+        self._wakeup = anyio.Event()
+        self._closed = False
+        self.max_batch_bytes = max_batch_bytes
+        self._flushed = anyio.Event()
+        self._writing = False
+        self.seq: dict[str, int] = {}
+        self.sent_frames = 0
+
+    def put(self, body: bytes) -> None:
+        """Queue one JSON-RPC message body."""
+        if self._closed:
+            return
+        self._queue.append(body)
+        self._wakeup.set()
+
+    def put_output(self, item: OutputFrame) -> None:
+        if self._closed:
+            return
+        self._queue.append(item)
+        self._wakeup.set()
+
+    def close(self) -> None:
+        """Stop accepting; the writer sends what is queued and returns."""
+        self._closed = True
+        self._wakeup.set()
+
+    def _take_batch(self) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        queue = self._queue
+        seq = self.seq
+        while queue and size < self.max_batch_bytes:
+            item = queue.popleft()
+            if isinstance(item, OutputFrame):
+                n = seq.get(item.kernel_id, 0) + 1
+                seq[item.kernel_id] = n
+                body = b"%b%d%b" % (item.head, n, item.tail)
+            else:
+                body = item
+            parts.append(b"Content-Length: %d\r\n\r\n" % len(body))
+            parts.append(body)
+            size += len(body)
+        self.sent_frames += len(parts) // 2
+        return b"".join(parts)
+
+    async def run_writer(self, writer: FdWriter,
+                         on_broken: Callable[[], None] | None = None) -> None:
+        """Drain the queue into ``writer`` until closed and empty. A vanished reader
+        (EPIPE) calls ``on_broken`` and ends the writer; what is queued is dropped, as
+        nobody can read it."""
+        while True:
+            while self._queue:
+                data = self._take_batch()
+                self._writing = True
+                try:
+                    await writer.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    self._closed = True
+                    self._queue.clear()
+                    self._flushed.set()
+                    if on_broken is not None:
+                        on_broken()
+                    return
+                finally:
+                    self._writing = False
+            self._flushed.set()
+            if self._closed:
+                return
+            self._wakeup = anyio.Event()
+            if not self._queue:
+                await self._wakeup.wait()
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait (bounded) until everything queued so far has been written."""
+        with anyio.move_on_after(timeout):
+            while self._queue or self._writing:
+                self._flushed = anyio.Event()
+                await self._flushed.wait()
