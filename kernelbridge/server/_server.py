@@ -70,10 +70,10 @@ class EditorChannel:
         future = self.protocol.send_request("kernelbridge/input", params, msg_id=msg_id)
         try:
             result = await asyncio.wrap_future(future)
-        except BaseException:
-            if not future.done():
-                self.protocol._request_futures.pop(msg_id, None)
-                self.protocol.send_notification("$/cancelRequest", {"id": msg_id})
+        except anyio.get_cancelled_exc_class():
+            # The kernel stopped waiting (interrupt, death): close the editor's prompt.
+            self.protocol._request_futures.pop(msg_id, None)
+            self.protocol.send_notification("$/cancelRequest", {"id": msg_id})
             raise
         value = result.get("value") if isinstance(result, dict) else None
         if not isinstance(value, str):

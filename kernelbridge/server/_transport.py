@@ -107,6 +107,7 @@ class FrameParser:
         self.max_body = max_body
         self._buffer = bytearray()
         self._skip = 0  # bytes of an oversized body still to discard
+        self._resyncing = False  # after a bad header: skip to the next Content-Length
 
     def feed(self, chunk: bytes) -> list[bytes | FramingError]:
         out: list[bytes | FramingError] = []
@@ -123,18 +124,28 @@ class FrameParser:
             if end < 0:
                 if len(buf) > 8192 and buf.find(b"Content-Length", 1) < 0:
                     # Garbage with no header in sight: report once, keep the tail.
-                    out.append(FramingError(-32700, "no Content-Length header found"))
+                    if not self._resyncing:
+                        out.append(FramingError(-32700, "no Content-Length header found"))
+                    self._resyncing = True
                     del buf[:-16]
                 return out
-            length = _content_length(bytes(buf[:end]))
+            block = bytes(buf[:end])
+            at = block.lower().find(b"content-length")
+            if at > 0 and block[at - 2 : at] != b"\r\n":
+                # Bytes before a header: the rest of a bad message already answered
+                # (resynchronising), or stray bytes, answered once here.
+                if not self._resyncing:
+                    out.append(FramingError(-32700, "unexpected bytes before a header"))
+                del buf[:at]
+                self._resyncing = False
+                continue
+            length = _content_length(block)
             if length is None:
                 out.append(FramingError(-32700, "missing or invalid Content-Length header"))
-                nxt = buf.find(b"Content-Length", 1)
-                if nxt < 0:
-                    del buf[: end + 4]
-                else:
-                    del buf[:nxt]
+                del buf[: end + 4]
+                self._resyncing = True
                 continue
+            self._resyncing = False
             start = end + 4
             if length > self.max_body:
                 out.append(FramingError(

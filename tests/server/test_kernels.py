@@ -1,0 +1,159 @@
+"""Kernel requests end to end: kernelspecs, start, connect, kernels, interrupt, restart,
+shutdown, and a kernel killed under a waiting request."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import anyio
+import pytest
+
+from kernelbridge.client import DaemonClient, RpcError
+from kernelbridge.jupyter import start_kernel
+
+from .conftest import pid_alive
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_kernelspecs_lists_python3(daemon: DaemonClient) -> None:
+    specs = await daemon.request("kernelbridge/kernelspecs")
+    python = next(s for s in specs if s["name"] == "python3")
+    assert python["language"] == "python"
+    assert python["interruptMode"] in ("signal", "message")
+    assert python["displayName"]
+
+
+async def test_start_reports_progress_and_kernel(daemon: DaemonClient) -> None:
+    async with daemon.subscribe("$/progress") as progress, \
+            daemon.subscribe("kernelbridge/status") as status:
+        kernel = await daemon.request("kernelbridge/start",
+                                      {"kernelspec": "python3", "workDoneToken": "tok"},
+                                      timeout=60)
+        kinds = [progress.receive_nowait()["value"]["kind"] for _ in range(progress.pending())]
+        states = [status.receive_nowait()["state"] for _ in range(status.pending())]
+    assert kinds == ["begin", "end"]
+    assert states == ["starting", "idle"]
+    assert kernel["language"] == "python" and kernel["owned"] is True
+    assert kernel["language_info"]["name"] == "python"
+    assert os.stat(kernel["connectionFile"]).st_mode & 0o777 == 0o600
+    listed = await daemon.request("kernelbridge/kernels")
+    assert [k["kernelId"] for k in listed] == [kernel["kernelId"]]
+    assert listed[0]["state"] == "idle"
+
+
+async def test_unknown_kernelspec_and_kernel(daemon: DaemonClient) -> None:
+    with pytest.raises(RpcError) as info:
+        await daemon.request("kernelbridge/start", {"kernelspec": "no-such-kernel"})
+    assert info.value.code == -32014
+    with pytest.raises(RpcError) as info:
+        await daemon.request("kernelbridge/execute", {"kernelId": "nope", "code": "1"})
+    assert info.value.code == -32001
+    with pytest.raises(RpcError) as info:
+        await daemon.request("kernelbridge/start", {"cwd": "/no/such/dir"})
+    assert info.value.code == -32602
+
+
+async def test_interrupt_busy_loop(daemon: DaemonClient, kernel: dict) -> None:
+    kid = kernel["kernelId"]
+    async with daemon.subscribe("kernelbridge/output") as outputs, \
+            anyio.create_task_group() as tg:
+        result: dict = {}
+
+        async def loop() -> None:
+            result.update(await daemon.request(
+                "kernelbridge/execute",
+                {"kernelId": kid, "code": "print('go', flush=True)\nwhile True: pass"},
+                timeout=30))
+
+        tg.start_soon(loop)
+        with anyio.fail_after(20):
+            await outputs.receive()  # the loop is running
+        await daemon.request("kernelbridge/interrupt", {"kernelId": kid}, timeout=10)
+    assert result["status"] == "error"
+    assert result["error"]["ename"] == "KeyboardInterrupt"
+    after = await daemon.request("kernelbridge/execute", {"kernelId": kid, "code": "1"})
+    assert after["status"] == "ok"
+
+
+async def test_restart_loses_state(daemon: DaemonClient, kernel: dict) -> None:
+    kid = kernel["kernelId"]
+    await daemon.request("kernelbridge/execute", {"kernelId": kid, "code": "x = 1"})
+    async with daemon.subscribe("kernelbridge/status") as status:
+        restarted = await daemon.request("kernelbridge/restart", {"kernelId": kid}, timeout=60)
+        states = [status.receive_nowait()["state"] for _ in range(status.pending())]
+    assert states == ["restarting", "idle"]
+    assert restarted["kernelId"] == kid and restarted["pid"] != kernel["pid"]
+    result = await daemon.request("kernelbridge/execute", {"kernelId": kid, "code": "x"})
+    assert result["status"] == "error" and result["error"]["ename"] == "NameError"
+
+
+async def test_kill_9_fails_waiting_request_within_a_second(daemon: DaemonClient,
+                                                            kernel: dict) -> None:
+    kid = kernel["kernelId"]
+    async with daemon.subscribe("kernelbridge/status") as status, \
+            daemon.subscribe("kernelbridge/output") as outputs, \
+            anyio.create_task_group() as tg:
+        error: list[RpcError] = []
+
+        async def wait_forever() -> None:
+            try:
+                await daemon.request("kernelbridge/execute", {
+                    "kernelId": kid, "code": "print('ready', flush=True)\nimport time\n"
+                    "time.sleep(600)"}, timeout=30)
+            except RpcError as exc:
+                error.append(exc)
+
+        tg.start_soon(wait_forever)
+        with anyio.fail_after(20):
+            await outputs.receive()
+        killed = time.monotonic()
+        os.kill(kernel["pid"], signal.SIGKILL)
+        with anyio.fail_after(5):
+            while True:
+                note = await status.receive()
+                if note["state"] == "dead":
+                    break
+    elapsed = time.monotonic() - killed
+    assert error and error[0].code == -32010
+    assert elapsed < 1.5, f"death reported after {elapsed:.2f} s"
+    with pytest.raises(RpcError) as info:
+        await daemon.request("kernelbridge/execute", {"kernelId": kid, "code": "1"})
+    assert info.value.code == -32010
+    # A dead kernel can be restarted.
+    await daemon.request("kernelbridge/restart", {"kernelId": kid}, timeout=60)
+    ok = await daemon.request("kernelbridge/execute", {"kernelId": kid, "code": "1"})
+    assert ok["status"] == "ok"
+
+
+async def test_shutdown_stops_owned_kernel(daemon: DaemonClient, kernel: dict) -> None:
+    await daemon.request("kernelbridge/shutdown", {"kernelId": kernel["kernelId"]}, timeout=30)
+    assert not os.path.exists(kernel["connectionFile"])
+    with anyio.fail_after(10):
+        while pid_alive(kernel["pid"]):
+            await anyio.sleep(0.05)
+    assert await daemon.request("kernelbridge/kernels") == []
+
+
+async def test_connected_kernel_is_disconnected_not_killed(daemon: DaemonClient) -> None:
+    async with start_kernel("python3") as outside:
+        kernel = await daemon.request(
+            "kernelbridge/connect", {"connectionFile": str(outside.connection_file)}, timeout=60)
+        assert kernel["owned"] is False
+        result = await daemon.request("kernelbridge/execute",
+                                      {"kernelId": kernel["kernelId"], "code": "y = 2"})
+        assert result["status"] == "ok"
+        with pytest.raises(RpcError) as info:
+            await daemon.request("kernelbridge/restart", {"kernelId": kernel["kernelId"]})
+        assert info.value.code == -32015
+        await daemon.request("kernelbridge/shutdown", {"kernelId": kernel["kernelId"]})
+        assert pid_alive(outside.pid)
+        assert (await outside.client.run("print(y)", timeout=10)).stream_text() == "2\n"
+
+
+async def test_connect_to_missing_file_is_invalid_params(daemon: DaemonClient) -> None:
+    with pytest.raises(RpcError) as info:
+        await daemon.request("kernelbridge/connect", {"connectionFile": "/no/such.json"})
+    assert info.value.code == -32602
