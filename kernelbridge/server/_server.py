@@ -139,8 +139,9 @@ class KernelBridgeServer(LanguageServer):
                     log.exception("error while handling a message")
             else:
                 protocol.receive_error(item)
+        # The editor went away: a clean stop (its kernels are shut down all the same).
         log.info("end of input: stopping")
-        protocol.stop(0 if protocol._shutdown else 1)
+        protocol.stop(0)
 
     async def _watch_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:

@@ -43,3 +43,7 @@ def pid_alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def gone(path: str) -> bool:
+    return not os.path.exists(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from kernelbridge.client import DaemonClient, RpcError
@@ -102,7 +103,7 @@ async def test_duplicate_execution_id_is_refused(daemon: DaemonClient, kernel: d
         tg.start_soon(daemon.request, "kernelbridge/execute",
                       {"kernelId": kid, "code": "import time; time.sleep(0.5)",
                        "executionId": "same"})
-        await anyio.sleep(0)  # let the first request go out first
+        await anyio.lowlevel.checkpoint()  # let the first request go out first
         with pytest.raises(RpcError) as info:
             await daemon.request("kernelbridge/execute",
                                  {"kernelId": kid, "code": "pass", "executionId": "same"})
