@@ -3,6 +3,7 @@
 Knows neither JSON-RPC framing nor zmq sockets; testable with a fake sink."""
 
 from ._bridge import Bridge, BridgeOptions, Document
+from ._cells import Cell, cell_at, cells_above, code_cells, parse_cells
 from ._errors import BridgeError, InvalidArgument, NoKernelForDocument, UnknownKernel
 from ._session import OUTPUT_TYPES, EditorSink, ExecuteOutcome, KernelSession
 
@@ -11,6 +12,7 @@ __all__ = [
     "Bridge",
     "BridgeError",
     "BridgeOptions",
+    "Cell",
     "Document",
     "EditorSink",
     "ExecuteOutcome",
@@ -18,4 +20,8 @@ __all__ = [
     "KernelSession",
     "NoKernelForDocument",
     "UnknownKernel",
+    "cell_at",
+    "cells_above",
+    "code_cells",
+    "parse_cells",
 ]

@@ -26,6 +26,7 @@ from kernelbridge.jupyter import (
     get_kernelspec,
 )
 
+from ._cells import Cell, parse_cells
 from ._errors import InvalidArgument, NoKernelForDocument, UnknownKernel
 from ._session import EditorSink, KernelSession
 
@@ -214,6 +215,13 @@ class Bridge:
 
     def close_document(self, uri: str) -> None:
         self.documents.pop(uri, None)
+
+    def cells(self, uri: str) -> list[Cell]:
+        """The percent-format cells of open document ``uri``, by its language."""
+        doc = self.documents.get(uri)
+        if doc is None:
+            raise InvalidArgument(f"document {uri} is not open")
+        return parse_cells(doc.text, doc.language_id or "python")
 
     def bind(self, uri: str, kernel_id: str) -> None:
         self.get(kernel_id)

@@ -21,6 +21,7 @@ from kernelbridge.bridge import InvalidArgument, KernelSession, NoKernelForDocum
 from ._errors import INTERNAL_ERROR, RpcError, invalid_params, to_rpc_error
 from ._options import read_options
 from ._params import (
+    CellsParams,
     CodeParams,
     ConnectParams,
     ExecuteParams,
@@ -174,6 +175,15 @@ async def history(ls: KernelBridgeServer, params: HistoryParams) -> dict[str, An
                               output=params.output, raw=params.raw, **extra)
 
 
+async def cells(ls: KernelBridgeServer, params: CellsParams) -> list[dict[str, Any]]:
+    return [
+        {"kind": c.kind, "title": c.title, "code": c.code, "codeStartLine": c.code_start_line,
+         "range": {"start": {"line": c.start_line, "character": 0},
+                   "end": {"line": c.end_line, "character": 0}}}
+        for c in ls.bridge.cells(params.uri)
+    ]
+
+
 # name → (params class, handler): ``kernelbridge/<name>`` and ``kernelbridge.<name>``.
 METHODS: dict[str, tuple[type, Handler]] = {
     "kernelspecs": (NoParams, kernelspecs),
@@ -188,6 +198,7 @@ METHODS: dict[str, tuple[type, Handler]] = {
     "inspect": (CodeParams, inspect),
     "isComplete": (CodeParams, is_complete),
     "history": (HistoryParams, history),
+    "cells": (CellsParams, cells),
 }
 PARAMS_TYPES = {f"kernelbridge/{name}": cls for name, (cls, _) in METHODS.items()}
 

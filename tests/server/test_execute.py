@@ -121,3 +121,19 @@ async def test_output_of_other_clients_is_forwarded(daemon: DaemonClient, kernel
     assert "executionId" not in note
     assert note["content"]["text"] == "from elsewhere\n"
     assert note["kernelId"] == kernel["kernelId"]
+
+
+async def test_cells_of_an_open_document(daemon: DaemonClient) -> None:
+    uri = "file:///tmp/kb-test/cells.py"
+    daemon.notify("textDocument/didOpen", {"textDocument": {
+        "uri": uri, "languageId": "python", "version": 1,
+        "text": "import os\n# %% Load\nx = 1\n\n# %% [markdown]\n# text\n"}})
+    cells = await daemon.request("kernelbridge/cells", {"uri": uri})
+    assert [(c["kind"], c["title"], c["code"]) for c in cells] == [
+        ("code", "", "import os"), ("code", "Load", "x = 1"), ("markdown", "", "# text")]
+    assert cells[1]["range"] == {"start": {"line": 1, "character": 0},
+                                 "end": {"line": 4, "character": 0}}
+    assert cells[1]["codeStartLine"] == 2
+    with pytest.raises(RpcError) as info:
+        await daemon.request("kernelbridge/cells", {"uri": "file:///not/open.py"})
+    assert info.value.code == -32602
