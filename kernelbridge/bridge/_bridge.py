@@ -7,6 +7,7 @@ through an ``EditorSink``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,8 +19,10 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from kernelbridge.jupyter import (
     Kernel,
+    KernelDied,
     KernelOptions,
     KernelSpecInfo,
+    NotOwner,
     Transport,
     collapse_groups,
     find_kernelspecs,
@@ -43,6 +46,9 @@ class BridgeOptions:
     transport: Transport = "tcp"
     # Seconds an owned kernel gets to exit after shutdown_request before it is killed.
     shutdown_wait: float = 3.0
+    # Seconds a kernel connected to (not started) gets to answer kernel_info: a kernel
+    # that is running answers at once, and nothing says a dead one is dead but this.
+    connect_timeout: float = 10.0
 
 
 @dataclass(slots=True)
@@ -52,6 +58,8 @@ class Document:
     text: str = ""
     version: int = 0
     kernel_id: str | None = None
+    # False for a URI only bound to a kernel (start/connect with uri) but not open.
+    is_open: bool = False
 
 
 class Bridge:
@@ -113,7 +121,7 @@ class Bridge:
         """Start a kernel (the default for ``language``, or python's, when no kernelspec
         is named), bind ``uri`` to it, and return it once it is ready."""
         if cwd is not None:
-            _check_path(cwd, "cwd", "a directory", os.path.isdir)
+            cwd = _check_path(cwd, "cwd", "a directory", os.path.isdir)
         if env is not None and not all(
             isinstance(k, str) and isinstance(v, str) for k, v in env.items()
         ):
@@ -128,7 +136,10 @@ class Bridge:
     async def connect(self, connection_file: str, *, uri: str | None = None) -> KernelSession:
         """Connect to a kernel started elsewhere (never killed by us)."""
         path = _check_path(connection_file, "connection file", "a file", os.path.isfile)
-        kernel = Kernel.connected(path, self._kernel_options())
+        options = self._kernel_options()
+        options = dataclasses.replace(options, client=dataclasses.replace(
+            options.client, ready_timeout=self.options.connect_timeout))
+        kernel = Kernel.connected(path, options)
         session = KernelSession(kernel, self.sink, self.task_group)
         return await self._run(session, uri)
 
@@ -161,10 +172,16 @@ class Bridge:
             session.detach()
 
     async def interrupt(self, kernel_id: str) -> None:
-        await self.get(kernel_id).kernel.interrupt()
+        session = self.get(kernel_id)
+        if session.state == "dead":
+            raise KernelDied("the kernel is dead: restart it first")
+        await session.kernel.interrupt()
 
     async def restart(self, kernel_id: str) -> KernelSession:
         session = self.get(kernel_id)
+        if not session.kernel.owned:
+            raise NotOwner("only the process that started a kernel can restart it; "
+                           "this one was connected to")
         session.set_state("restarting")
         try:
             await session.kernel.restart()
@@ -205,7 +222,7 @@ class Bridge:
     def open_document(self, uri: str, language_id: str, text: str, version: int = 0) -> None:
         doc = self.documents.get(uri)
         kernel_id = doc.kernel_id if doc is not None else None
-        self.documents[uri] = Document(uri, language_id, text, version, kernel_id)
+        self.documents[uri] = Document(uri, language_id, text, version, kernel_id, is_open=True)
 
     def change_document(self, uri: str, text: str, version: int = 0) -> None:
         doc = self.documents.get(uri)
@@ -219,7 +236,7 @@ class Bridge:
     def cells(self, uri: str) -> list[Cell]:
         """The percent-format cells of open document ``uri``, by its language."""
         doc = self.documents.get(uri)
-        if doc is None:
+        if doc is None or not doc.is_open:
             raise InvalidArgument(f"document {uri} is not open")
         return parse_cells(doc.text, doc.language_id or "python")
 

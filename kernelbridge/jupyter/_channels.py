@@ -166,12 +166,20 @@ class Heartbeat:
         self.timeout = timeout
         self.context = context or zmq.Context.instance()
         self.beating: bool | None = None  # None: no answer yet since start or reset()
+        self.paused = False  # report nothing (a restart is replacing the kernel)
         self.last_pong = math.nan
         self._socket: zmq.Socket | None = None
 
     def reset(self) -> None:
         """Forget the kernel's state: report nothing until it answers again (restarts)."""
         self.beating = None
+        self.paused = False
+
+    def pause(self) -> None:
+        """Report nothing until ``reset``: the old process may answer a last ping and then
+        die, which is not a death while a restart replaces it."""
+        self.beating = None
+        self.paused = True
 
     def _new_socket(self) -> zmq.Socket:
         if self._socket is not None:
@@ -201,7 +209,14 @@ class Heartbeat:
             while True:
                 sent = time.monotonic()
                 sock.send(b"ping")
-                if await self._pong(sock):
+                answered = await self._pong(sock)
+                if self.paused:
+                    if not answered:
+                        sock = self._new_socket()
+                    else:
+                        await anyio.sleep(self.interval)
+                    continue
+                if answered:
                     self.last_pong = time.monotonic()
                     if self.beating is not True:
                         if self.beating is False:

@@ -298,7 +298,7 @@ class KernelClient:
     def begin_restart(self) -> None:
         """The kernel is about to be replaced: its heartbeat stopping is not a death."""
         if self._heartbeat is not None:
-            self._heartbeat.reset()
+            self._heartbeat.pause()
 
     def mark_restarted(self, error: JupyterError) -> None:
         """A new kernel process serves the same ports: fail what the old one owed."""

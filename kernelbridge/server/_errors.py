@@ -1,8 +1,8 @@
 """JSON-RPC error codes of kernelbridge and the mapping of core errors to them.
 
 The codes are part of the wire contract (protocol.md, "Errors"): never renumber one.
-JSON-RPC reserves -32768..-32000; LSP uses -32899..-32800 for its own. kernelbridge's
-codes sit in the server-error range -32099..-32000.
+JSON-RPC reserves -32768..-32000 and LSP asks servers not to define codes there (its own
+-32001 is UnknownErrorCode), so kernelbridge's own codes are 1001..1099.
 """
 
 from __future__ import annotations
@@ -34,16 +34,16 @@ INTERNAL_ERROR = -32603
 SERVER_NOT_INITIALIZED = -32002
 REQUEST_CANCELLED = -32800
 # kernelbridge
-UNKNOWN_KERNEL = -32001
-KERNEL_DEAD = -32010
-KERNEL_TIMEOUT = -32011
-KERNEL_RESTARTED = -32012
-KERNEL_LAUNCH_FAILED = -32013
-KERNELSPEC_NOT_FOUND = -32014
-NOT_OWNER = -32015
-NO_KERNEL_FOR_DOCUMENT = -32016
-CONNECTION_FILE_INVALID = -32017
-KERNEL_ERROR = -32019  # any other error of the kernel layer
+UNKNOWN_KERNEL = 1001
+KERNEL_DEAD = 1002
+KERNEL_TIMEOUT = 1003
+KERNEL_RESTARTED = 1004
+KERNEL_LAUNCH_FAILED = 1005
+KERNELSPEC_NOT_FOUND = 1006
+NOT_OWNER = 1007
+NO_KERNEL_FOR_DOCUMENT = 1008
+CONNECTION_FILE_INVALID = 1009
+KERNEL_ERROR = 1099  # any other error of the kernel layer
 
 # Most specific class first: KernelRestarted and ClientClosed are KernelUnavailable too.
 _CODES: tuple[tuple[type[Exception], int], ...] = (

@@ -152,12 +152,21 @@ async def _kernel_call(ls: KernelBridgeServer, kernel_id: str | None, uri: str |
     return await session.call(method, timeout=ls.options.request_timeout, **kwargs)
 
 
+def _check_cursor(params: CodeParams) -> None:
+    # A kernel given a cursor beyond the code may never answer (ipykernel does not).
+    if params.cursor_pos is not None and not 0 <= params.cursor_pos <= len(params.code):
+        raise invalid_params(f"params.cursorPos: must be between 0 and {len(params.code)}"
+                             " (code points of params.code)")
+
+
 async def complete(ls: KernelBridgeServer, params: CodeParams) -> dict[str, Any]:
+    _check_cursor(params)
     return await _kernel_call(ls, params.kernel_id, params.uri, "complete", code=params.code,
                               cursor_pos=params.cursor_pos)
 
 
 async def inspect(ls: KernelBridgeServer, params: CodeParams) -> dict[str, Any]:
+    _check_cursor(params)
     return await _kernel_call(ls, params.kernel_id, params.uri, "inspect", code=params.code,
                               cursor_pos=params.cursor_pos, detail_level=params.detail_level)
 
@@ -230,7 +239,10 @@ def strip_ansi(text: str) -> str:
 
 
 async def _document_kernel(ls: KernelBridgeServer, uri: str) -> KernelSession | None:
-    """The kernel of an open document for completion and hover, which never start one."""
+    """The kernel of an open document for completion and hover, which never start one
+    (and never bind a document that is not open)."""
+    if uri not in ls.workspace.text_documents:
+        return None
     try:
         return await ls.bridge.kernel_for(uri, start=False)
     except NoKernelForDocument:
@@ -241,7 +253,7 @@ async def completion(ls: KernelBridgeServer, params: types.CompletionParams
                      ) -> types.CompletionList | None:
     uri = params.text_document.uri
     session = await _document_kernel(ls, uri)
-    if session is None or uri not in ls.workspace.text_documents:
+    if session is None:
         return None
     doc = ls.workspace.get_text_document(uri)
     code = doc.source
@@ -291,7 +303,7 @@ async def completion(ls: KernelBridgeServer, params: types.CompletionParams
 async def hover(ls: KernelBridgeServer, params: types.HoverParams) -> types.Hover | None:
     uri = params.text_document.uri
     session = await _document_kernel(ls, uri)
-    if session is None or uri not in ls.workspace.text_documents:
+    if session is None:
         return None
     doc = ls.workspace.get_text_document(uri)
     reply = await session.call("inspect", code=doc.source,
@@ -356,8 +368,8 @@ def _command(ls: KernelBridgeServer, name: str, params_cls: type, handler: Handl
         try:
             params = ls.protocol._converter.structure(raw, params_cls)
         except Exception as exc:
-            raise invalid_params(f"invalid arguments: {describe_structure_error(exc)}"
-                                 .replace("$", "arguments[0]")) from None
+            raise invalid_params(
+                f"invalid arguments[0]: {describe_structure_error(exc)}") from None
         return await handler(ls, params)
 
     return command

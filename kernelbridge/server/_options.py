@@ -29,6 +29,8 @@ class KernelsOptions:
     transport: Literal["tcp", "ipc"] = "tcp"
     # Seconds a kernel gets to exit after shutdown_request before it is killed.
     shutdown_wait: float = 3.0
+    # Seconds kernelbridge/connect waits for the kernel to answer before giving up.
+    connect_timeout: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,7 @@ class ServerOptions:
             default_kernelspecs=dict(k.default_kernelspecs),
             transport=k.transport,
             shutdown_wait=k.shutdown_wait,
+            connect_timeout=k.connect_timeout,
         )
 
 

@@ -139,7 +139,10 @@ def _json_type(value: Any) -> str:
 
 
 def _keep_dicts(obj: dict[str, Any], cls: type) -> Any:
-    """Envelopes of methods without a params class keep their params as plain JSON."""
+    """Envelopes of methods without a params class keep their params as plain JSON (and
+    may have none: then an unknown method is answered -32601, not a structure error)."""
+    if cls is not JsonRPCResponseMessage:
+        obj = {"params": None, **obj}
     return cls(**obj)
 
 

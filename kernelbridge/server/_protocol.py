@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import anyio
 import orjson
@@ -121,11 +122,9 @@ class KernelBridgeProtocol(LanguageServerProtocol):
         if not self._initialize_seen and method not in _ALWAYS_ALLOWED:
             self.send_error(msg_id, SERVER_NOT_INITIALIZED, "the server is not initialized")
             return
-        if method == types.INITIALIZE:
-            if self._initialize_seen:
-                self.send_error(msg_id, INVALID_REQUEST, "initialize was already received")
-                return
-            self._initialize_seen = True
+        if method == types.INITIALIZE and self._initialize_seen:
+            self.send_error(msg_id, INVALID_REQUEST, "initialize was already received")
+            return
         if self._shutdown:
             self.send_error(msg_id, INVALID_REQUEST, "the server is shutting down")
             return
@@ -142,6 +141,9 @@ class KernelBridgeProtocol(LanguageServerProtocol):
         except JsonRpcInternalError as exc:
             self.send_error(msg_id, INVALID_PARAMS, f"invalid params: {exc.__cause__ or exc}")
             return
+        if method == types.INITIALIZE:
+            # Only a well-formed initialize counts: a rejected one may be sent again.
+            self._initialize_seen = True
         self.handle_message(message)
 
     def _receive_notification(self, method: str, data: dict[str, Any]) -> None:
@@ -177,6 +179,12 @@ class KernelBridgeProtocol(LanguageServerProtocol):
     ) -> None:
         if not asyncio.iscoroutinefunction(handler) or self._task_group is None:
             super()._execute_handler(msg_id, handler, callback, args, kwargs)
+            # pygls keeps the future of a generator handler (didOpen, didChange, ...) by
+            # id and pops it only when answering a request: notifications would leak one
+            # per message.
+            future = self._request_futures.get(msg_id)
+            if future is not None:
+                future.add_done_callback(lambda _: self._request_futures.pop(msg_id, None))
             return
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._request_futures[msg_id] = future
@@ -227,6 +235,17 @@ class KernelBridgeProtocol(LanguageServerProtocol):
     def show_message(self, message: str,
                      kind: types.MessageType = types.MessageType.Error) -> None:
         self.send_notification("window/showMessage", {"type": int(kind), "message": message})
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams
+                                      ) -> Generator[Any, Any, None]:
+        """A change to a document that is not open is a client's mistake: warn, go on
+        (pygls would raise KeyError and show an "Error in server")."""
+        if unquote(params.text_document.uri) not in self.workspace.text_documents:
+            log.warning("didChange for %s, which is not open: ignored",
+                        params.text_document.uri)
+            return
+        yield from super().lsp_text_document__did_change(params)
 
     # -- lifecycle --------------------------------------------------------------------
 

@@ -107,8 +107,10 @@ class KernelBridgeServer(LanguageServer):
         self.options = options
         self.bridge.options = options.bridge_options()
 
-    async def serve(self, read_fd: int = 0, write_fd: int = 1) -> int:
-        """Serve one editor on ``read_fd``/``write_fd`` until exit; returns the exit code."""
+    async def serve(self, read_fd: int = 0, write_fd: int = 1, *,
+                    handle_signals: bool = True) -> int:
+        """Serve one editor on ``read_fd``/``write_fd`` (pipes, sockets or files) until
+        exit; returns the exit code. ``handle_signals``: stop on SIGTERM/SIGINT/SIGHUP."""
         protocol = self.protocol
         reader = FdReader(read_fd)
         writer = FdWriter(write_fd)
@@ -118,7 +120,8 @@ class KernelBridgeServer(LanguageServer):
             async with anyio.create_task_group() as handlers:
                 protocol.attach(handlers)
                 handlers.start_soon(self._read, reader)
-                handlers.start_soon(self._watch_signals)
+                if handle_signals:
+                    handlers.start_soon(self._watch_signals)
                 await protocol.stopped.wait()
                 handlers.cancel_scope.cancel()
             with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_DEADLINE):

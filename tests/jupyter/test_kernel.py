@@ -130,7 +130,10 @@ async def test_interrupt_busy_loop(kernel: Kernel) -> None:
     client = kernel.client
     # Interrupt only once the loop runs: a SIGINT that lands while ipykernel is still
     # setting the execution up is swallowed by its machinery, not raised in the code.
-    request = client.execute("print('looping', flush=True)\nwhile True: pass")
+    # stop_on_error=False: otherwise ipykernel aborts requests that arrive just after the
+    # interrupted one (its stop-on-error window), and the check below would race it.
+    request = client.execute("print('looping', flush=True)\nwhile True: pass",
+                             stop_on_error=False)
     async for msg in request.outputs():
         if msg.msg_type == "stream":
             break

@@ -146,7 +146,7 @@ async def test_oversized_and_split_frames(raw: Raw) -> None:
     await raw.send_bytes(body(b'{"jsonrpc":"2.0","id":"big","method":"kernelbridge/execute",'
                               b'"params":{"code":"' + huge + b'"}}'))
     answer = await raw.response()
-    assert answer["id"] == "big" and answer["error"]["code"] in (-32602, -32001, -32016)
+    assert answer["id"] == "big" and answer["error"]["code"] in (-32602, 1001, 1008)
     await alive(raw)
 
 

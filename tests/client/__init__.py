@@ -1,0 +1,1 @@
+"""Tests of kernelbridge.client (in-process peer, framing, spawned fake daemon)."""
