@@ -48,3 +48,11 @@ def test_run_a_file_without_cells_runs_it_whole(tmp_path: Path) -> None:
 def test_run_missing_file() -> None:
     done = run("run", "/no/such/file.py")
     assert done.returncode == 2 and "no such file" in done.stderr
+
+
+def test_readme_demo_runs() -> None:
+    done = run("run", str(Path(__file__).parent / "data" / "demo.py"))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("hello from CPython")
+    assert lines[1:] == ["step 0", "step 1", "step 2", "285"]
