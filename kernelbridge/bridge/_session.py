@@ -63,6 +63,8 @@ class _Execution:
     msg_id: str
     idle: anyio.Event = field(default_factory=anyio.Event)
     input_scope: anyio.CancelScope | None = None
+    # Called once with "running" when the kernel starts on it (its busy status).
+    on_running: Callable[[], None] | None = None
 
 
 class KernelSession:
@@ -151,6 +153,9 @@ class KernelSession:
             state = msg.content.get("execution_state")
             if state in ("busy", "idle") and self.state not in ("dead", "restarting"):
                 self.set_state(state, execution_id)
+            if state == "busy" and execution is not None and execution.on_running is not None:
+                execution.on_running()
+                execution.on_running = None
             if state == "idle" and execution is not None:
                 self._finish(execution)
         elif msg_type == "input_request" and execution is not None:
@@ -197,9 +202,11 @@ class KernelSession:
         allow_stdin: bool = True,
         stop_on_error: bool = True,
         user_expressions: dict[str, str] | None = None,
+        on_running: Callable[[], None] | None = None,
     ) -> ExecuteOutcome:
         """Run ``code``; its outputs go to the sink tagged with ``execution_id``, and this
-        returns once the reply and the final idle have both come."""
+        returns once the reply and the final idle have both come. ``on_running`` is
+        called when the kernel starts on it (until then it waits in the kernel's queue)."""
         execution_id = execution_id or self.new_execution_id()
         if execution_id in self._execution_ids:
             raise InvalidArgument(f"executionId {execution_id!r} is already running")
@@ -207,7 +214,7 @@ class KernelSession:
             code, silent=silent, store_history=store_history, allow_stdin=allow_stdin,
             stop_on_error=stop_on_error, user_expressions=user_expressions,
         )
-        execution = _Execution(execution_id, request.msg_id)
+        execution = _Execution(execution_id, request.msg_id, on_running=on_running)
         self._executions[request.msg_id] = execution
         self._execution_ids.add(execution_id)
         try:
