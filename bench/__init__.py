@@ -1,0 +1,1 @@
+"""kernelbridge's benchmarks: ``python bench/run.py [--quick]`` (see run.py)."""
