@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from ._connection import ConnectionInfo
 
 FrameHandler = Callable[[list[bytes]], None]
+log = logging.getLogger("kernelbridge.jupyter")
 
 
 def _curve_client(sock: zmq.Socket, info: ConnectionInfo) -> None:
@@ -75,7 +77,11 @@ class SocketReader:
                 return True
             except zmq.ZMQError:  # socket closed under us: the reader is being stopped
                 return True
-            handler(frames)
+            try:
+                handler(frames)
+            except Exception:
+                # A bug in a listener must not stop the reader (or lose the batch).
+                log.exception("error while handling a message from the kernel")
         return False
 
     async def run(self) -> None:
