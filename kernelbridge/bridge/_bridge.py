@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import orjson
 from anyio.abc import TaskGroup, TaskStatus
 
 from kernelbridge.jupyter import (
@@ -31,6 +32,7 @@ from kernelbridge.jupyter import (
 
 from ._cells import Cell, parse_cells
 from ._errors import InvalidArgument, NoKernelForDocument, UnknownKernel
+from ._output import ImageStore, OutputOptions, OutputShaper, OutputStore, default_image_dir
 from ._session import EditorSink, KernelSession
 
 
@@ -49,6 +51,7 @@ class BridgeOptions:
     # Seconds a kernel connected to (not started) gets to answer kernel_info: a kernel
     # that is running answers at once, and nothing says a dead one is dead but this.
     connect_timeout: float = 10.0
+    output: OutputOptions = field(default_factory=OutputOptions)
 
 
 @dataclass(slots=True)
@@ -72,6 +75,7 @@ class Bridge:
         self.documents: dict[str, Document] = {}
         self._task_group: TaskGroup | None = None
         self._starting: dict[str, anyio.Event] = {}  # language -> auto-start in progress
+        self.outputs = OutputStore()
 
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Own the kernels' tasks until cancelled; then stop every kernel."""
@@ -129,8 +133,8 @@ class Bridge:
         name = kernelspec or await self.default_kernelspec(language or "python")
         spec = await anyio.to_thread.run_sync(get_kernelspec, name)
         kernel = Kernel.launch(name, cwd=cwd, env=env, options=self._kernel_options())
-        session = KernelSession(kernel, self.sink, self.task_group, language=spec.language,
-                                display_name=spec.display_name)
+        session = KernelSession(kernel, self.sink, self.task_group, self._shaper(kernel.id),
+                                language=spec.language, display_name=spec.display_name)
         return await self._run(session, uri)
 
     async def connect(self, connection_file: str, *, uri: str | None = None) -> KernelSession:
@@ -140,8 +144,32 @@ class Bridge:
         options = dataclasses.replace(options, client=dataclasses.replace(
             options.client, ready_timeout=self.options.connect_timeout))
         kernel = Kernel.connected(path, options)
-        session = KernelSession(kernel, self.sink, self.task_group)
+        session = KernelSession(kernel, self.sink, self.task_group, self._shaper(kernel.id))
         return await self._run(session, uri)
+
+    def _shaper(self, kernel_id: str) -> OutputShaper:
+        output = self.options.output
+        images = ImageStore(Path(output.image_dir) if output.image_dir else default_image_dir())
+        return OutputShaper(kernel_id, output, self.outputs, images, self.sink.output)
+
+    def output_text(self, kernel_id: str, execution_id: str) -> list[dict[str, str]]:
+        """The full stream output of an execution whose output was truncated."""
+        self.get(kernel_id)
+        path = self.outputs.texts.get((kernel_id, execution_id))
+        if path is None:
+            raise InvalidArgument(f"execution {execution_id!r} of kernel {kernel_id} has no "
+                                  "truncated output (all of it was sent)")
+        with open(path, "rb") as f:
+            return [orjson.loads(line) for line in f]
+
+    def output_data(self, kernel_id: str, output_id: str) -> dict[str, Any]:
+        """Every representation of a display or result the editor got reduced."""
+        self.get(kernel_id)
+        data = self.outputs.data(kernel_id, output_id)
+        if data is None:
+            raise InvalidArgument(f"output {output_id!r} of kernel {kernel_id} is not kept "
+                                  "(it was sent whole, or is too old)")
+        return data
 
     async def _run(self, session: KernelSession, uri: str | None) -> KernelSession:
         self.sessions[session.id] = session
@@ -212,6 +240,7 @@ class Bridge:
         async with anyio.create_task_group() as tg:
             for kernel_id in list(self.sessions):
                 tg.start_soon(self._shutdown_quietly, kernel_id)
+        self.outputs.close()
 
     async def _shutdown_quietly(self, kernel_id: str) -> None:
         with contextlib.suppress(Exception):

@@ -24,6 +24,7 @@ from kernelbridge.jupyter import (
 )
 
 from ._errors import InvalidArgument
+from ._output import OutputItem, OutputShaper
 
 # IOPub message types forwarded to editors as kernelbridge/output.
 OUTPUT_TYPES = frozenset(
@@ -34,8 +35,8 @@ OUTPUT_TYPES = frozenset(
 class EditorSink(Protocol):
     """Where the bridge sends what editors must see. Implemented by the server."""
 
-    def output(self, kernel_id: str, execution_id: str | None, msg: Message) -> None:
-        """A kernel output (``msg.msg_type`` in OUTPUT_TYPES)."""
+    def output(self, item: OutputItem) -> None:
+        """A kernel output, shaped (``kernelbridge/output``)."""
 
     def status(self, kernel_id: str, state: str, execution_id: str | None = None) -> None:
         """A kernel state change: starting, idle, busy, restarting, dead."""
@@ -75,12 +76,14 @@ class KernelSession:
         kernel: Kernel,
         sink: EditorSink,
         task_group: TaskGroup,
+        shaper: OutputShaper,
         *,
         language: str = "",
         display_name: str = "",
     ) -> None:
         self.kernel = kernel
         self.sink = sink
+        self.shaper = shaper
         self.id = kernel.id
         self.language = language
         self.display_name = display_name or kernel.kernel_name
@@ -144,7 +147,7 @@ class KernelSession:
         execution_id = execution.execution_id if execution is not None else None
         if msg_type in OUTPUT_TYPES:
             if execution is not None or parent_type == "execute_request":
-                self.sink.output(self.id, execution_id, msg)
+                self.shaper.output(execution_id, msg)
         elif msg_type == "status":
             # Busy/idle follow executions (ours and other clients'); the kernel's own
             # busy/idle around kernel_info, complete or inspect is not the editor's business.
@@ -166,6 +169,7 @@ class KernelSession:
         # cancelled by the editor still tags the rest of its output with its id.
         self._executions.pop(execution.msg_id, None)
         self._execution_ids.discard(execution.execution_id)
+        self.shaper.end_execution(execution.execution_id)
         execution.idle.set()
         if execution.input_scope is not None:
             execution.input_scope.cancel()  # the kernel no longer waits for it
@@ -213,6 +217,7 @@ class KernelSession:
         request = self.kernel.client.execute(
             code, silent=silent, store_history=store_history, allow_stdin=allow_stdin,
             stop_on_error=stop_on_error, user_expressions=user_expressions,
+            track_outputs=False,  # they reach us through the listener
         )
         execution = _Execution(execution_id, request.msg_id, on_running=on_running)
         self._executions[request.msg_id] = execution

@@ -442,8 +442,11 @@ class KernelClient:
         user_expressions: Mapping[str, str] | None = None,
         allow_stdin: bool = False,
         stop_on_error: bool = True,
+        track_outputs: bool = True,
     ) -> Request:
-        """Send an execute_request; its outputs are tracked (iterate ``outputs()``)."""
+        """Send an execute_request. Its outputs are kept for ``outputs()`` unless
+        ``track_outputs`` is false: a caller that takes them from a listener must say so,
+        or every output of a long execution stays in memory until it ends."""
         content = {
             "code": code,
             "silent": silent,
@@ -452,7 +455,7 @@ class KernelClient:
             "allow_stdin": allow_stdin,
             "stop_on_error": stop_on_error,
         }
-        return self.request(content, "execute_request", track_outputs=True)
+        return self.request(content, "execute_request", track_outputs=track_outputs)
 
     async def run(self, code: str, *, timeout: float | None = None, **kwargs: Any
                   ) -> ExecutionResult:

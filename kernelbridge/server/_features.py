@@ -9,18 +9,24 @@ with typed params, and as the ``workspace/executeCommand`` command
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.workspace.position_codec import ServerTextPosition
 
-from kernelbridge.bridge import InvalidArgument, KernelSession, NoKernelForDocument
+from kernelbridge.bridge import (
+    InvalidArgument,
+    KernelSession,
+    NoKernelForDocument,
+    strip_ansi,
+)
 
+from ._cellfeatures import code_lens, execute_cell, execute_range, run_above, run_all, runner
 from ._errors import INTERNAL_ERROR, RpcError, invalid_params, to_rpc_error
 from ._options import read_options
 from ._params import (
+    CellParams,
     CellsParams,
     CodeParams,
     ConnectParams,
@@ -28,6 +34,9 @@ from ._params import (
     HistoryParams,
     KernelParams,
     NoParams,
+    OutputDataParams,
+    OutputTextParams,
+    RangeParams,
     ShutdownKernelParams,
     StartParams,
     describe_structure_error,
@@ -193,6 +202,20 @@ async def cells(ls: KernelBridgeServer, params: CellsParams) -> list[dict[str, A
     ]
 
 
+async def output_text(ls: KernelBridgeServer, params: OutputTextParams) -> list[dict[str, str]]:
+    return ls.bridge.output_text(params.kernel_id, params.execution_id)
+
+
+async def output_data(ls: KernelBridgeServer, params: OutputDataParams) -> dict[str, Any]:
+    data = ls.bridge.output_data(params.kernel_id, params.output_id)
+    if params.mime_type is not None:
+        if params.mime_type not in data:
+            raise invalid_params(f"params.mimeType: output {params.output_id} has no "
+                                 f"{params.mime_type} (it has {', '.join(data)})")
+        data = {params.mime_type: data[params.mime_type]}
+    return {"data": data}
+
+
 # name → (params class, handler): ``kernelbridge/<name>`` and ``kernelbridge.<name>``.
 METHODS: dict[str, tuple[type, Handler]] = {
     "kernelspecs": (NoParams, kernelspecs),
@@ -208,13 +231,17 @@ METHODS: dict[str, tuple[type, Handler]] = {
     "isComplete": (CodeParams, is_complete),
     "history": (HistoryParams, history),
     "cells": (CellsParams, cells),
+    "executeCell": (CellParams, execute_cell),
+    "executeRange": (RangeParams, execute_range),
+    "runAbove": (CellParams, run_above),
+    "runAll": (CellsParams, run_all),
+    "outputText": (OutputTextParams, output_text),
+    "outputData": (OutputDataParams, output_data),
 }
 PARAMS_TYPES = {f"kernelbridge/{name}": cls for name, (cls, _) in METHODS.items()}
 
 
 # -- LSP ------------------------------------------------------------------------------
-
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
 # Jupyter's _jupyter_types_experimental "type" → LSP CompletionItemKind.
 _KINDS = {
@@ -232,10 +259,6 @@ _KINDS = {
     "path": types.CompletionItemKind.File,
     "magic": types.CompletionItemKind.Function,
 }
-
-
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 async def _document_kernel(ls: KernelBridgeServer, uri: str) -> KernelSession | None:
@@ -344,10 +367,12 @@ def did_change(ls: KernelBridgeServer, params: types.DidChangeTextDocumentParams
     if uri in ls.workspace.text_documents:
         ls.bridge.change_document(uri, ls.workspace.get_text_document(uri).source,
                                   params.text_document.version)
+        runner(ls).document_changed(uri)
 
 
 def did_close(ls: KernelBridgeServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.bridge.close_document(params.text_document.uri)
+    runner(ls).document_closed(params.text_document.uri)
 
 
 # -- registration ---------------------------------------------------------------------
@@ -384,6 +409,8 @@ def register_features(ls: KernelBridgeServer) -> None:
         trigger_characters=["."], resolve_provider=False))(
         functools.partial(_mapped(completion), ls))
     ls.feature(types.TEXT_DOCUMENT_HOVER)(functools.partial(_mapped(hover), ls))
+    ls.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))(
+        functools.partial(_mapped(code_lens), ls))
     ls.feature(types.INITIALIZE)(functools.partial(initialize, ls))
     ls.feature(types.SHUTDOWN)(functools.partial(_mapped(shutdown), ls))
     ls.feature(types.TEXT_DOCUMENT_DID_OPEN)(functools.partial(did_open, ls))

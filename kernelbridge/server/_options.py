@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from kernelbridge.bridge import BridgeOptions
+from kernelbridge.bridge import BridgeOptions, OutputOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,7 @@ class KernelsOptions:
 @dataclass(frozen=True, slots=True)
 class ServerOptions:
     kernels: KernelsOptions = field(default_factory=KernelsOptions)
+    output: OutputOptions = field(default_factory=OutputOptions)
     # Deadline, in seconds, for the kernel's answer to completion, hover and the raw
     # complete/inspect/isComplete/history requests.
     request_timeout: float = 10.0
@@ -48,6 +49,7 @@ class ServerOptions:
             transport=k.transport,
             shutdown_wait=k.shutdown_wait,
             connect_timeout=k.connect_timeout,
+            output=self.output,
         )
 
 
@@ -94,6 +96,11 @@ def _check(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
             raise ValueError(f"{where} must be an object")
         return {k: _check(v, value_hint, f"{where}.{k}") for k, v in value.items()}
+    if origin is tuple:
+        (item_hint, _) = get_args(hint)  # tuple[X, ...]
+        if not isinstance(value, list):
+            raise ValueError(f"{where} must be an array")
+        return tuple(_check(v, item_hint, f"{where}[{i}]") for i, v in enumerate(value))
     if origin is list:
         (item_hint,) = get_args(hint)
         if not isinstance(value, list):

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import cattrs
 from lsprotocol.converters import get_converter
-from lsprotocol.types import ProgressToken
+from lsprotocol.types import Position, ProgressToken, Range
 from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage
 
 # -- kernels ------------------------------------------------------------------------------
@@ -98,8 +98,36 @@ class HistoryParams:
 
 
 @attrs.define
+class OutputTextParams:
+    kernel_id: str
+    execution_id: str
+
+
+@attrs.define
+class OutputDataParams:
+    kernel_id: str
+    output_id: str
+    mime_type: str | None = None
+
+
+@attrs.define
 class CellsParams:
     uri: str
+
+
+# -- running a document's cells (executeCell, executeRange, runAbove; runAll: CellsParams) --
+
+
+@attrs.define
+class CellParams:
+    uri: str
+    position: Position
+
+
+@attrs.define
+class RangeParams:
+    uri: str
+    range: Range
 
 
 # -- the converter ------------------------------------------------------------------------

@@ -188,26 +188,32 @@ class KernelBridgeProtocol(LanguageServerProtocol):
             return
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._request_futures[msg_id] = future
-        future.add_done_callback(callback)
-        # Notifications never get a response that would pop their future.
-        future.add_done_callback(lambda _: self._request_futures.pop(msg_id, None))
-        self._task_group.start_soon(self._run_handler, future, handler, args or (),
-                                    kwargs or {})
+        self._task_group.start_soon(self._run_handler, msg_id, future, callback, handler,
+                                    args or (), kwargs or {})
 
-    @staticmethod
-    async def _run_handler(future: asyncio.Future[Any], handler: Callable[..., Any],
+    async def _run_handler(self, msg_id: Any, future: asyncio.Future[Any],
+                           callback: Callable[[Any], None], handler: Callable[..., Any],
                            args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        with anyio.CancelScope() as scope:
-            # $/cancelRequest and shutdown cancel the future; stop the work too.
-            future.add_done_callback(lambda f: scope.cancel() if f.cancelled() else None)
-            try:
-                result = await handler(*args, **kwargs)
-            except Exception as exc:
-                if not future.done():
-                    future.set_exception(exc)
-                return
-            if not future.done():
-                future.set_result(result)
+        """Run one handler and answer it here, in the same loop turn as its result (a
+        done-callback would cost the response one more turn of the loop)."""
+        try:
+            with anyio.CancelScope() as scope:
+                # $/cancelRequest and shutdown cancel the future; stop the work too.
+                future.add_done_callback(lambda f: scope.cancel() if f.cancelled() else None)
+                try:
+                    result = await handler(*args, **kwargs)
+                except Exception as exc:
+                    if not future.done():
+                        future.set_exception(exc)
+                else:
+                    if not future.done():
+                        future.set_result(result)
+        finally:
+            # Notifications never get a response that would pop their future.
+            self._request_futures.pop(msg_id, None)
+            if not future.done():  # the server is stopping: the handler was cancelled
+                future.cancel()
+            callback(future)
 
     # -- outgoing ---------------------------------------------------------------------
 

@@ -16,18 +16,16 @@ import uuid
 from typing import Any
 
 import anyio
-import orjson
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from kernelbridge import __version__
-from kernelbridge.bridge import Bridge
-from kernelbridge.jupyter import Message
+from kernelbridge.bridge import Bridge, CellRunner, OutputItem
 
 from ._options import ServerOptions
 from ._params import make_converter
 from ._protocol import KernelBridgeProtocol
-from ._transport import FdReader, FdWriter, OutputFrame, read_messages
+from ._transport import FdReader, FdWriter, read_messages
 
 log = logging.getLogger("kernelbridge.server")
 
@@ -38,21 +36,14 @@ _CLOSE_DEADLINE = 10.0
 
 class EditorChannel:
     """The bridge's ``EditorSink``: what the kernels say, as notifications and requests
-    to the editor. Output frames are built by splicing the kernel's raw content JSON
-    into the notification (no re-encoding, no cattrs)."""
+    to the editor. Output items go to the outbox, which merges and numbers them and
+    renders them without cattrs (``render_output``)."""
 
     def __init__(self, protocol: KernelBridgeProtocol) -> None:
         self.protocol = protocol
 
-    def output(self, kernel_id: str, execution_id: str | None, msg: Message) -> None:
-        head = b'{"jsonrpc":"2.0","method":"kernelbridge/output","params":{"kernelId":%b%b,' \
-               b'"type":"%b","seq":' % (
-                   orjson.dumps(kernel_id),
-                   b',"executionId":%b' % orjson.dumps(execution_id) if execution_id else b"",
-                   msg.msg_type.encode(),
-               )
-        tail = b',"content":%b}}' % msg.content_bytes
-        self.protocol.outbox.put_output(OutputFrame(kernel_id, head, tail))
+    def output(self, item: OutputItem) -> None:
+        self.protocol.outbox.put_output(item)
 
     def status(self, kernel_id: str, state: str, execution_id: str | None = None) -> None:
         params: dict[str, Any] = {"kernelId": kernel_id, "state": state}
@@ -87,6 +78,7 @@ class KernelBridgeServer(LanguageServer):
     protocol: KernelBridgeProtocol
 
     def __init__(self) -> None:
+        from ._cellfeatures import CellChannel
         from ._features import PARAMS_TYPES, register_features
 
         KernelBridgeProtocol.params_types = PARAMS_TYPES
@@ -100,12 +92,14 @@ class KernelBridgeServer(LanguageServer):
         self.options = ServerOptions()
         self.channel = EditorChannel(self.protocol)
         self.bridge = Bridge(self.channel, self.options.bridge_options())
+        self.cell_runner = CellRunner(self.bridge, CellChannel(self))
         register_features(self)
 
     def configure(self, options: ServerOptions) -> None:
         """Take the options read from ``initialize`` (before any kernel exists)."""
         self.options = options
         self.bridge.options = options.bridge_options()
+        self.protocol.outbox.coalesce_window = options.output.coalesce_window
 
     async def serve(self, read_fd: int = 0, write_fd: int = 1, *,
                     handle_signals: bool = True) -> int:

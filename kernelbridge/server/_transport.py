@@ -10,8 +10,10 @@ transport: they put frames in the ``Outbox``, which the writer task drains.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import stat
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import orjson
+
+from kernelbridge.bridge import OutputItem, StreamItem
 
 _HEADER_END = b"\r\n\r\n"
 _READ_SIZE = 1 << 16
@@ -76,6 +80,18 @@ class FdWriter:
         self._pollable = _is_pollable(fd)
         if self._pollable:
             os.set_blocking(fd, False)
+
+    def try_write(self, data: bytes) -> int:
+        """Write what the pipe takes now, without waiting (0 when full). Only for pipes
+        and sockets (``pollable``)."""
+        try:
+            return os.write(self.fd, data)
+        except BlockingIOError:
+            return 0
+
+    @property
+    def pollable(self) -> bool:
+        return self._pollable
 
     async def write(self, data: bytes) -> None:
         """Write all of ``data``; raises BrokenPipeError when the reader is gone."""
@@ -203,46 +219,85 @@ def frame(body: bytes) -> bytes:
 # -- the outbox and its writer --------------------------------------------------------
 
 
-class OutputFrame:
-    """A ``kernelbridge/output`` notification waiting for its ``seq``: the writer
-    numbers it when it is sent, so coalescing in the queue leaves no gaps."""
+class _Framed(bytes):
+    """Bytes already framed (the rest of a frame a direct write could not finish)."""
 
-    __slots__ = ("head", "kernel_id", "tail")
 
-    def __init__(self, kernel_id: str, head: bytes, tail: bytes) -> None:
-        self.kernel_id = kernel_id
-        self.head = head  # the JSON body up to the seq value
-        self.tail = tail  # and after it
+def render_output(item: OutputItem, seq: int) -> bytes:
+    """The ``kernelbridge/output`` notification of ``item`` numbered ``seq``. The
+    content is spliced in as JSON bytes (the kernel's own, when it is forwarded as is)."""
+    ids = b'"kernelId":%b' % orjson.dumps(item.kernel_id)
+    if item.execution_id is not None:
+        ids += b',"executionId":%b' % orjson.dumps(item.execution_id)
+    if item.output_id is not None:
+        ids += b',"outputId":%b' % orjson.dumps(item.output_id)
+    if item.display_id is not None:
+        ids += b',"displayId":%b' % orjson.dumps(item.display_id)
+    return (b'{"jsonrpc":"2.0","method":"kernelbridge/output","params":{%b,"type":"%b",'
+            b'"seq":%d,"content":%b}}' % (ids, item.type.encode(), seq, item.content_json()))
 
 
 class Outbox:
     """The queue between everything that sends and the connection's writer task.
 
     Synchronous to put into (the IOPub reader and pygls call it from callbacks), drained
-    in batches: one ``write`` per batch, not per message.
+    in batches: one ``write`` per batch, not per message. Output items merge into the
+    item queued just before them when they continue it (stream text), so while the
+    editor reads slowly, output coalesces instead of piling up; a stream item at the
+    tail is held for ``coalesce_window`` seconds so that more of it can join. ``seq`` is
+    assigned when an item is sent, so merging leaves no gaps.
     """
 
-    def __init__(self, max_batch_bytes: int = 1 << 20) -> None:
-        self._queue: deque[bytes | OutputFrame] = deque()
+    def __init__(self, max_batch_bytes: int = 1 << 20, coalesce_window: float = 0.02) -> None:
+        self._queue: deque[bytes | OutputItem] = deque()
+        # Set by the writer: a non-blocking write, used while nothing waits in the queue.
+        self._direct: Callable[[bytes], int] | None = None
         self._wakeup = anyio.Event()
         self._closed = False
         self.max_batch_bytes = max_batch_bytes
+        self.coalesce_window = coalesce_window
         self._flushed = anyio.Event()
         self._writing = False
         self.seq: dict[str, int] = {}
         self.sent_frames = 0
 
     def put(self, body: bytes) -> None:
-        """Queue one JSON-RPC message body."""
-        if self._closed:
+        """Queue one JSON-RPC message body (or write it at once when nothing waits)."""
+        if self._closed or self._write_now(body):
             return
         self._queue.append(body)
         self._wakeup.set()
 
-    def put_output(self, item: OutputFrame) -> None:
+    def _write_now(self, body: bytes) -> bool:
+        """Write ``body`` right away when the queue is empty and the writer idle: a
+        response then leaves in the turn of the loop that produced it, not the next."""
+        if self._direct is None or self._queue or self._writing:
+            return False
+        frame = b"Content-Length: %d\r\n\r\n%b" % (len(body), body)
+        try:
+            written = self._direct(frame)
+        except OSError:
+            return False  # queued instead: the writer meets the error and handles it
+        if written < len(frame):
+            self._queue.append(_Framed(frame[written:]))
+            self._wakeup.set()
+        self.sent_frames += 1
+        return True
+
+    def put_output(self, item: OutputItem) -> None:
         if self._closed:
             return
-        self._queue.append(item)
+        queue = self._queue
+        if queue:
+            last = queue[-1]
+            if isinstance(last, OutputItem) and last.merge(item):
+                return
+        elif not (isinstance(item, StreamItem) and self.coalesce_window > 0):
+            n = self.seq.get(item.kernel_id, 0) + 1
+            if self._write_now(render_output(item, n)):
+                self.seq[item.kernel_id] = n
+                return
+        queue.append(item)
         self._wakeup.set()
 
     def close(self) -> None:
@@ -250,23 +305,36 @@ class Outbox:
         self._closed = True
         self._wakeup.set()
 
-    def _take_batch(self) -> bytes:
+    def _hold(self) -> float:
+        """Seconds to keep the tail stream item open for more text (0: send it now)."""
+        if self._closed or not self._queue or self.coalesce_window <= 0:
+            return 0.0
+        tail = self._queue[-1]
+        if not isinstance(tail, StreamItem):
+            return 0.0
+        return max(0.0, tail.created + self.coalesce_window - time.monotonic())
+
+    def _take_batch(self, keep: int) -> bytes:
         parts: list[bytes] = []
         size = 0
         queue = self._queue
         seq = self.seq
-        while queue and size < self.max_batch_bytes:
+        while len(queue) > keep and size < self.max_batch_bytes:
             item = queue.popleft()
-            if isinstance(item, OutputFrame):
+            if isinstance(item, OutputItem):
                 n = seq.get(item.kernel_id, 0) + 1
                 seq[item.kernel_id] = n
-                body = b"%b%d%b" % (item.head, n, item.tail)
+                body = render_output(item, n)
+            elif isinstance(item, _Framed):
+                parts.append(item)
+                size += len(item)
+                continue
             else:
                 body = item
             parts.append(b"Content-Length: %d\r\n\r\n" % len(body))
             parts.append(body)
             size += len(body)
-        self.sent_frames += len(parts) // 2
+            self.sent_frames += 1
         return b"".join(parts)
 
     async def run_writer(self, writer: FdWriter,
@@ -274,14 +342,19 @@ class Outbox:
         """Drain the queue into ``writer`` until closed and empty. A vanished reader
         (EPIPE) calls ``on_broken`` and ends the writer; what is queued is dropped, as
         nobody can read it."""
+        if getattr(writer, "pollable", False):
+            self._direct = writer.try_write
         while True:
-            while self._queue:
-                data = self._take_batch()
+            hold = self._hold()
+            keep = 1 if hold else 0
+            while len(self._queue) > keep:
+                data = self._take_batch(keep)
                 self._writing = True
                 try:
                     await writer.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     self._closed = True
+                    self._direct = None
                     self._queue.clear()
                     self._flushed.set()
                     if on_broken is not None:
@@ -289,11 +362,14 @@ class Outbox:
                     return
                 finally:
                     self._writing = False
-            self._flushed.set()
-            if self._closed:
-                return
-            self._wakeup = anyio.Event()
+                hold = self._hold()
+                keep = 1 if hold else 0
             if not self._queue:
+                self._flushed.set()
+                if self._closed:
+                    return
+            self._wakeup = anyio.Event()
+            with anyio.move_on_after(hold if hold else math.inf):
                 await self._wakeup.wait()
 
     async def drain(self, timeout: float = 5.0) -> None:
