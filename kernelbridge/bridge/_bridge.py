@@ -12,19 +12,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import orjson
 from anyio.abc import TaskGroup, TaskStatus
 
 from kernelbridge.jupyter import (
-    Kernel,
     KernelDied,
-    KernelOptions,
-    KernelSpecInfo,
     NotOwner,
-    Transport,
     collapse_groups,
     find_kernelspecs,
     get_kernelspec,
@@ -34,6 +30,9 @@ from ._cells import Cell, parse_cells
 from ._errors import InvalidArgument, NoKernelForDocument, UnknownKernel
 from ._output import ImageStore, OutputOptions, OutputShaper, OutputStore, default_image_dir
 from ._session import EditorSink, KernelSession
+
+if TYPE_CHECKING:
+    from kernelbridge.jupyter import KernelOptions, KernelSpecInfo, Transport
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +108,9 @@ class Bridge:
         return list(self.sessions.values())
 
     def _kernel_options(self) -> KernelOptions:
+        # zmq and jupyter_client load with the first kernel, not with the daemon.
+        from kernelbridge.jupyter import KernelOptions
+
         return KernelOptions(
             transport=self.options.transport, shutdown_wait=self.options.shutdown_wait
         )
@@ -132,6 +134,8 @@ class Bridge:
             raise InvalidArgument("env must map strings to strings")
         name = kernelspec or await self.default_kernelspec(language or "python")
         spec = await anyio.to_thread.run_sync(get_kernelspec, name)
+        from kernelbridge.jupyter import Kernel
+
         kernel = Kernel.launch(name, cwd=cwd, env=env, options=self._kernel_options())
         session = KernelSession(kernel, self.sink, self.task_group, self._shaper(kernel.id),
                                 language=spec.language, display_name=spec.display_name)
@@ -143,6 +147,8 @@ class Bridge:
         options = self._kernel_options()
         options = dataclasses.replace(options, client=dataclasses.replace(
             options.client, ready_timeout=self.options.connect_timeout))
+        from kernelbridge.jupyter import Kernel
+
         kernel = Kernel.connected(path, options)
         session = KernelSession(kernel, self.sink, self.task_group, self._shaper(kernel.id))
         return await self._run(session, uri)

@@ -11,20 +11,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 from anyio.abc import TaskGroup
 
-from kernelbridge.jupyter import (
-    Kernel,
-    KernelDied,
-    KernelUnavailable,
-    Message,
-)
+from kernelbridge.jupyter import KernelDied, KernelUnavailable
 
 from ._errors import InvalidArgument
 from ._output import OutputItem, OutputShaper
+
+if TYPE_CHECKING:
+    from kernelbridge.jupyter import Kernel, Message
 
 # IOPub message types forwarded to editors as kernelbridge/output.
 OUTPUT_TYPES = frozenset(
