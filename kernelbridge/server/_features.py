@@ -354,6 +354,7 @@ def initialize(ls: KernelBridgeServer, params: types.InitializeParams) -> None:
 
 
 async def shutdown(ls: KernelBridgeServer, *_: Any) -> None:
+    ls.protocol.cancel_requests()
     await ls.bridge.close()
 
 
@@ -404,6 +405,8 @@ def register_features(ls: KernelBridgeServer) -> None:
     for name, (params_cls, fn) in METHODS.items():
         handler = _mapped(fn)
         ls.feature(f"kernelbridge/{name}")(functools.partial(handler, ls))
+        ls.protocol.direct_methods[f"kernelbridge/{name}"] = (
+            params_cls, functools.partial(handler, ls))
         ls.command(f"kernelbridge.{name}")(_command(ls, name, params_cls, handler))
     ls.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(
         trigger_characters=["."], resolve_provider=False))(

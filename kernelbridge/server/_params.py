@@ -188,12 +188,13 @@ def make_converter() -> cattrs.Converter:
 _CAMEL = re.compile(r"_([a-z])")
 
 
-def describe_structure_error(exc: Exception) -> str:
+def describe_structure_error(exc: Exception, root: str = "") -> str:
     """A one-line message naming each bad field with its wire (camelCase) path, e.g.
-    ``params.code: required field missing; params.cursorPos: expected integer, got string``."""
+    ``params.code: required field missing; params.cursorPos: expected integer, got string``
+    (``root`` names what was structured, when it is not the whole message)."""
     if isinstance(exc, cattrs.BaseValidationError):
         parts = []
-        for line in cattrs.transform_error(exc, path="$"):
+        for line in cattrs.transform_error(exc, path=f"$.{root}" if root else "$"):
             what, _, where = line.rpartition(" @ ")
             where = _CAMEL.sub(lambda m: m.group(1).upper(), where).removeprefix("$.")
             parts.append(f"{where}: {what}")

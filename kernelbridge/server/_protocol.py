@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -23,12 +23,14 @@ import anyio
 import orjson
 from anyio.abc import TaskGroup
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInternalError, JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from ._errors import (
+    INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
+    REQUEST_CANCELLED,
     SERVER_NOT_INITIALIZED,
 )
 from ._params import describe_structure_error, envelope_types
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("kernelbridge.server")
 
 _ALWAYS_ALLOWED = frozenset({types.INITIALIZE, types.EXIT})
+DirectHandler = Callable[[Any], Awaitable[Any]]
 
 
 def _valid_id(value: Any) -> bool:
@@ -61,6 +64,9 @@ class KernelBridgeProtocol(LanguageServerProtocol):
         self._envelopes = envelope_types(self.params_types)
         self._task_group: TaskGroup | None = None
         self._initialize_seen = False
+        # method -> (params class, handler) of requests served without pygls's dispatch.
+        self.direct_methods: dict[str, tuple[type, DirectHandler]] = {}
+        self._direct_scopes: dict[int | str, anyio.CancelScope] = {}
 
     def attach(self, task_group: TaskGroup) -> None:
         """Run request handlers in ``task_group`` from now on."""
@@ -128,8 +134,12 @@ class KernelBridgeProtocol(LanguageServerProtocol):
         if self._shutdown:
             self.send_error(msg_id, INVALID_REQUEST, "the server is shutting down")
             return
-        if msg_id in self._request_futures:
+        if msg_id in self._request_futures or msg_id in self._direct_scopes:
             self.send_error(msg_id, INVALID_REQUEST, f"request id {msg_id!r} is already in use")
+            return
+        direct = self.direct_methods.get(method)
+        if direct is not None and self._task_group is not None:
+            self._receive_direct(msg_id, data.get("params"), *direct)
             return
         try:
             message = self.structure_message(data)
@@ -145,6 +155,62 @@ class KernelBridgeProtocol(LanguageServerProtocol):
             # Only a well-formed initialize counts: a rejected one may be sent again.
             self._initialize_seen = True
         self.handle_message(message)
+
+    def _receive_direct(self, msg_id: int | str, raw: Any, params_cls: type,
+                        handler: DirectHandler) -> None:
+        """kernelbridge's own requests skip pygls's dispatch (an envelope class, a future
+        and its callbacks, cattrs over the whole result): params are structured here and
+        the handler's plain-JSON result is written with orjson. Same answers, a few
+        hundred microseconds sooner (bench/: daemon round trips)."""
+        try:
+            params = self._converter.structure({} if raw is None else raw, params_cls)
+        except Exception as exc:
+            self.send_error(msg_id, INVALID_PARAMS,
+                            f"invalid params: {describe_structure_error(exc, 'params')}")
+            return
+        scope = anyio.CancelScope()
+        self._direct_scopes[msg_id] = scope
+        assert self._task_group is not None
+        self._task_group.start_soon(self._run_direct, msg_id, scope, handler, params)
+
+    async def _run_direct(self, msg_id: int | str, scope: anyio.CancelScope,
+                          handler: DirectHandler, params: Any) -> None:
+        try:
+            with scope:
+                try:
+                    result = await handler(params)
+                except JsonRpcException as exc:
+                    self.send_error(msg_id, exc.code, exc.message, exc.data)
+                    return
+                except Exception as exc:
+                    log.exception("request %r failed", msg_id)
+                    self.send_error(msg_id, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+                    return
+                try:
+                    body = orjson.dumps({"jsonrpc": "2.0", "id": msg_id, "result": result})
+                except TypeError as exc:
+                    log.exception("result of request %r is not JSON", msg_id)
+                    self.send_error(msg_id, INTERNAL_ERROR, f"result is not JSON: {exc}")
+                    return
+                self.outbox.put(body)
+                return
+            # Only $/cancelRequest or shutdown cancel this scope (a stopping server
+            # cancels from outside, and then nothing more is sent).
+            self.send_error(msg_id, REQUEST_CANCELLED, f"request {msg_id!r} was cancelled")
+        finally:
+            self._direct_scopes.pop(msg_id, None)
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        scope = self._direct_scopes.get(msg_id)
+        if scope is not None:
+            scope.cancel()
+            return
+        super()._handle_cancel_notification(msg_id)
+
+    def cancel_requests(self) -> None:
+        """Cancel every kernelbridge request still running (``shutdown``)."""
+        for scope in self._direct_scopes.values():
+            scope.cancel()
 
     def _receive_notification(self, method: str, data: dict[str, Any]) -> None:
         if not self._initialize_seen and method not in _ALWAYS_ALLOWED:
