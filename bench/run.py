@@ -32,6 +32,7 @@ from bench._common import Context, Figure
 BENCHMARKS: dict[str, str] = {
     "jupyter": "bench._jupyter",
     "daemon": "bench._daemon",
+    "output": "bench._output",
 }
 
 

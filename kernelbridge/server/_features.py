@@ -23,7 +23,7 @@ from kernelbridge.bridge import (
 )
 
 from ._cellfeatures import code_lens, execute_cell, execute_range, run_above, run_all, runner
-from ._errors import INTERNAL_ERROR, RpcError, invalid_params, to_rpc_error
+from ._errors import invalid_params, to_rpc_error
 from ._options import read_options
 from ._params import (
     CellParams,
@@ -421,4 +421,4 @@ def register_features(ls: KernelBridgeServer) -> None:
     ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)(functools.partial(did_close, ls))
 
 
-__all__ = ["INTERNAL_ERROR", "METHODS", "PARAMS_TYPES", "RpcError", "register_features"]
+__all__ = ["METHODS", "PARAMS_TYPES", "register_features"]
