@@ -26,6 +26,7 @@ from ._cellfeatures import code_lens, execute_cell, execute_range, run_above, ru
 from ._errors import invalid_params, to_rpc_error
 from ._options import read_options
 from ._params import (
+    BindParams,
     CellParams,
     CellsParams,
     CodeParams,
@@ -121,6 +122,11 @@ async def connect(ls: KernelBridgeServer, params: ConnectParams) -> dict[str, An
 
 async def kernels(ls: KernelBridgeServer, _: NoParams) -> list[dict[str, Any]]:
     return [_describe(ls, s) for s in ls.bridge.kernels()]
+
+
+async def bind(ls: KernelBridgeServer, params: BindParams) -> dict[str, Any]:
+    ls.bridge.bind(params.uri, params.kernel_id)
+    return _describe(ls, ls.bridge.get(params.kernel_id))
 
 
 async def interrupt(ls: KernelBridgeServer, params: KernelParams) -> None:
@@ -222,6 +228,7 @@ METHODS: dict[str, tuple[type, Handler]] = {
     "start": (StartParams, start),
     "connect": (ConnectParams, connect),
     "kernels": (NoParams, kernels),
+    "bind": (BindParams, bind),
     "interrupt": (KernelParams, interrupt),
     "restart": (KernelParams, restart),
     "shutdown": (ShutdownKernelParams, shutdown_kernel),

@@ -49,6 +49,12 @@ class KernelParams:
 
 
 @attrs.define
+class BindParams:
+    uri: str
+    kernel_id: str
+
+
+@attrs.define
 class ShutdownKernelParams:
     kernel_id: str
     # For kernels the daemon did not start: also shut the kernel itself down.

@@ -158,3 +158,23 @@ async def test_connect_to_missing_file_is_invalid_params(daemon: DaemonClient) -
     with pytest.raises(RpcError) as info:
         await daemon.request("kernelbridge/connect", {"connectionFile": "/no/such.json"})
     assert info.value.code == -32602
+
+
+async def test_bind_chooses_the_kernel_of_a_document(daemon: DaemonClient) -> None:
+    first = await daemon.request("kernelbridge/start", {"kernelspec": "python3"}, timeout=60)
+    second = await daemon.request("kernelbridge/start", {"kernelspec": "python3"}, timeout=60)
+    uri = "file:///tmp/kb-test/bound.py"
+    daemon.notify("textDocument/didOpen", {"textDocument": {
+        "uri": uri, "languageId": "python", "version": 1, "text": "x = 1\n"}})
+    # Unbound, a document goes to the most recent kernel of its language.
+    ran = await daemon.request("kernelbridge/execute", {"uri": uri, "code": "1"})
+    assert ran["kernelId"] == second["kernelId"]
+    bound = await daemon.request("kernelbridge/bind",
+                                 {"uri": uri, "kernelId": first["kernelId"]})
+    assert bound["kernelId"] == first["kernelId"] and uri in bound["documents"]
+    cell = await daemon.request("kernelbridge/executeCell",
+                                {"uri": uri, "position": {"line": 0, "character": 0}})
+    assert cell["kernelId"] == first["kernelId"]
+    with pytest.raises(RpcError) as info:
+        await daemon.request("kernelbridge/bind", {"uri": uri, "kernelId": "nope"})
+    assert info.value.code == 1001
