@@ -184,9 +184,9 @@ class Bridge:
         try:
             with collapse_groups():
                 await self.task_group.start(self._serve_kernel, session)
-        except BaseException:
+        except BaseException as exc:
             self.sessions.pop(session.id, None)
-            session.set_state("dead")
+            session.set_state("dead", reason=f"the kernel did not start: {exc}")
             session.detach()
             raise
         info = session.kernel.client.kernel_info or {}
@@ -219,8 +219,8 @@ class Bridge:
         session.set_state("restarting")
         try:
             await session.kernel.restart()
-        except BaseException:
-            session.set_state("dead")
+        except BaseException as exc:
+            session.set_state("dead", reason=f"the kernel could not be restarted: {exc}")
             raise
         session.set_state("idle")
         return session
@@ -236,7 +236,8 @@ class Bridge:
         await kernel.shutdown()
         self.sessions.pop(kernel_id, None)
         session.detach()
-        session.set_state("dead")
+        session.set_state("dead", reason="shut down" if kernel.owned or kill
+                          else "disconnected (the kernel keeps running)")
         for doc in self.documents.values():
             if doc.kernel_id == kernel_id:
                 doc.kernel_id = None

@@ -36,8 +36,10 @@ class EditorSink(Protocol):
     def output(self, item: OutputItem) -> None:
         """A kernel output, shaped (``kernelbridge/output``)."""
 
-    def status(self, kernel_id: str, state: str, execution_id: str | None = None) -> None:
-        """A kernel state change: starting, idle, busy, restarting, dead."""
+    def status(self, kernel_id: str, state: str, execution_id: str | None = None,
+               reason: str | None = None, exit_code: int | None = None) -> None:
+        """A kernel state change: starting, idle, busy, restarting, dead (with why, and
+        the process's exit code when known)."""
 
     async def request_input(
         self, kernel_id: str, execution_id: str, prompt: str, password: bool
@@ -107,11 +109,18 @@ class KernelSession:
                 remove()
         self._remove_listeners = []
 
-    def set_state(self, state: str, execution_id: str | None = None) -> None:
+    def set_state(self, state: str, execution_id: str | None = None, *,
+                  reason: str | None = None) -> None:
         if state == self.state and execution_id is None:
             return
         self.state = state
-        self.sink.status(self.id, state, execution_id)
+        exit_code = None
+        if state == "dead":
+            death = self.kernel.client.death
+            if reason is None and death is not None:
+                reason = str(death)
+            exit_code = getattr(death, "exit_code", None)
+        self.sink.status(self.id, state, execution_id, reason, exit_code)
 
     def _on_client_state(self, state: str) -> None:
         if state in ("dead", "restarted"):

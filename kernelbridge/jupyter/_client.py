@@ -272,6 +272,11 @@ class KernelClient:
     # -- liveness -----------------------------------------------------------------------
 
     @property
+    def death(self) -> JupyterError | None:
+        """Why the kernel is known dead (None while it is alive)."""
+        return self._dead
+
+    @property
     def alive(self) -> bool:
         """False once the kernel is known dead (until a restart revives it)."""
         return self._dead is None and not self.closed

@@ -45,10 +45,15 @@ class EditorChannel:
     def output(self, item: OutputItem) -> None:
         self.protocol.outbox.put_output(item)
 
-    def status(self, kernel_id: str, state: str, execution_id: str | None = None) -> None:
+    def status(self, kernel_id: str, state: str, execution_id: str | None = None,
+               reason: str | None = None, exit_code: int | None = None) -> None:
         params: dict[str, Any] = {"kernelId": kernel_id, "state": state}
         if execution_id:
             params["executionId"] = execution_id
+        if reason:
+            params["reason"] = reason
+        if exit_code is not None:
+            params["exitCode"] = exit_code
         self.protocol.send_notification("kernelbridge/status", params)
 
     async def request_input(self, kernel_id: str, execution_id: str, prompt: str,

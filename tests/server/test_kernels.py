@@ -119,6 +119,8 @@ async def test_kill_9_fails_waiting_request_within_a_second(daemon: DaemonClient
                 if note["state"] == "dead":
                     break
     elapsed = time.monotonic() - killed
+    assert note["exitCode"] == -signal.SIGKILL
+    assert "exited with code" in note["reason"]
     assert error and error[0].code == 1002
     assert elapsed < 1.5, f"death reported after {elapsed:.2f} s"
     with pytest.raises(RpcError) as info:
@@ -131,7 +133,11 @@ async def test_kill_9_fails_waiting_request_within_a_second(daemon: DaemonClient
 
 
 async def test_shutdown_stops_owned_kernel(daemon: DaemonClient, kernel: dict) -> None:
-    await daemon.request("kernelbridge/shutdown", {"kernelId": kernel["kernelId"]}, timeout=30)
+    async with daemon.subscribe("kernelbridge/status") as status:
+        await daemon.request("kernelbridge/shutdown", {"kernelId": kernel["kernelId"]},
+                             timeout=30)
+        (note,) = status.drain()
+    assert (note["state"], note["reason"]) == ("dead", "shut down")
     # The response comes once the process is gone and its files removed.
     assert gone(kernel["connectionFile"])
     assert not pid_alive(kernel["pid"])
