@@ -35,6 +35,14 @@ def _lines(block: Block) -> dict[str, Any]:
             "end": {"line": block.end_line, "character": 0}}
 
 
+def _code_lines(block: Block) -> dict[str, Any]:
+    """The lines that hold the code run (no marker, no trailing blank lines): where an
+    editor anchors the output right under the code."""
+    end = block.code_start_line + block.code_lines
+    return {"start": {"line": block.code_start_line, "character": 0},
+            "end": {"line": end, "character": 0}}
+
+
 class CellChannel:
     """The CellRunner's sink: plain-JSON notifications to the editor (orjson, no cattrs)."""
 
@@ -44,6 +52,7 @@ class CellChannel:
     def cell_state(self, uri: str, kernel_id: str, execution_id: str, block: Block,
                    state: CellState, execution_count: int | None) -> None:
         params: dict[str, Any] = {"uri": uri, "range": _lines(block),
+                                  "codeRange": _code_lines(block),
                                   "executionId": execution_id, "kernelId": kernel_id,
                                   "state": state}
         if execution_count is not None:
@@ -73,8 +82,10 @@ def runner(ls: KernelBridgeServer) -> CellRunner:
 
 
 def _result(result: BlockResult) -> dict[str, Any]:
-    out: dict[str, Any] = {"range": _lines(result.block), "executionId": result.execution_id,
-                           "status": result.status, "executionCount": result.execution_count}
+    out: dict[str, Any] = {"range": _lines(result.block),
+                           "codeRange": _code_lines(result.block),
+                           "executionId": result.execution_id, "status": result.status,
+                           "executionCount": result.execution_count}
     if result.error is not None:
         out["error"] = result.error
     return out
@@ -84,7 +95,8 @@ def _one(block: Block, run: RunResult) -> dict[str, Any]:
     """executeCell / executeRange: the execution, or status "skipped" if none ran."""
     if not run.results:
         return {"kernelId": None, "executionId": None, "status": "skipped",
-                "executionCount": None, "range": _lines(block)}
+                "executionCount": None, "range": _lines(block),
+                "codeRange": _code_lines(block)}
     return {"kernelId": run.kernel_id, **_result(run.results[0])}
 
 

@@ -22,7 +22,7 @@ TEXT = (
     "print('one')\n"               # 4
     "# %% [markdown]\n"            # 5  markdown 5..7
     "# Some *notes*\n"             # 6
-    "# %% Two\n"                   # 7  cell 7..10
+    "# %% Two\n"                   # 7  cell 7..10, code 8..9 (the blank line is not code)
     "ran.append(2)\n"              # 8
     "\n"                           # 9
     "# %% Fails\n"                 # 10 cell 10..13
@@ -60,7 +60,8 @@ async def test_execute_cell(daemon: DaemonClient, kernel: dict, doc: str) -> Non
             "line": 4, "character": 2}}, timeout=30)
     eid = result["executionId"]
     assert result == {"kernelId": kid, "executionId": eid, "status": "ok",
-                      "executionCount": result["executionCount"], "range": lines(2, 5)}
+                      "executionCount": result["executionCount"], "range": lines(2, 5),
+                      "codeRange": lines(3, 5)}
     assert isinstance(result["executionCount"], int)
     # queued before anything of the execution, then running, its output, done.
     assert [(m.rsplit("/")[-1], p.get("state") or p["type"]) for m, p in log] == [
@@ -69,8 +70,8 @@ async def test_execute_cell(daemon: DaemonClient, kernel: dict, doc: str) -> Non
     for _, params in log:
         assert params["executionId"] == eid and params["kernelId"] == kid
     queued, running, _, done = (p for _, p in log)
-    assert queued == {"uri": doc, "range": lines(2, 5), "executionId": eid, "kernelId": kid,
-                      "state": "queued"}
+    assert queued == {"uri": doc, "range": lines(2, 5), "codeRange": lines(3, 5),
+                      "executionId": eid, "kernelId": kid, "state": "queued"}
     assert "executionCount" not in running
     assert done["executionCount"] == result["executionCount"]
     assert await value(daemon, kid, "ran") == "[1]"
@@ -97,6 +98,8 @@ async def test_run_all_stops_at_the_failing_cell(daemon: DaemonClient, kernel: d
         (lines(0, 2), "ok"), (lines(2, 5), "ok"), (lines(7, 10), "ok"),
         (lines(10, 13), "error"), (lines(13, 16), "skipped")]
     assert cells[3]["error"]["ename"] == "ZeroDivisionError"
+    # Output goes right under the code: the blank lines ending a cell are not code.
+    assert [c["codeRange"] for c in cells[:3]] == [lines(0, 1), lines(3, 5), lines(8, 9)]
     assert cells[4]["executionCount"] is None and "error" not in cells[4]
     counts = [c["executionCount"] for c in cells[:4]]
     assert counts == list(range(counts[0], counts[0] + 4))
@@ -154,7 +157,8 @@ async def test_markdown_and_blank_are_skipped(daemon: DaemonClient, kernel: dict
             "start": {"line": 9, "character": 0}, "end": {"line": 9, "character": 0}}},
             timeout=30)
     assert result == {"kernelId": None, "executionId": None, "status": "skipped",
-                      "executionCount": None, "range": lines(5, 7)}
+                      "executionCount": None, "range": lines(5, 7),
+                      "codeRange": lines(6, 7)}
     assert blank["status"] == "skipped" and blank["range"] == lines(9, 10)
     assert log == []
 
