@@ -70,8 +70,9 @@ H.test("run cell: printed text drawn as virtual lines under the cell", function(
   local lines, marks = H.virt_lines(buf)
   H.ok(H.contains(lines, "hello from the kernel"), "output line")
   H.ok(H.contains(lines, "[1] done"), "header with count and state")
-  -- Anchored at the last line of the cell's range (0-based 3: the blank line before # %%).
-  H.eq(3, marks[1].row, "row of the virtual lines")
+  -- Anchored at the cell's last line of code (0-based 2), from the daemon's codeRange: not
+  -- after the blank line that ends the cell.
+  H.eq(2, marks[1].row, "row of the virtual lines")
   H.eq("idle", kb.status())
 end)
 

@@ -339,8 +339,13 @@ function M.on_cell_state(p)
       state = p.state,
       items = {},
     }
+    -- Output goes right under the code: codeRange leaves out the cell's trailing blanks.
+    local anchor = last
+    if p.codeRange then
+      anchor = math.max(first, math.min(p.codeRange["end"].line - 1, count - 1))
+    end
     exec.start_mark = api.nvim_buf_set_extmark(bufnr, M.ns, first, 0, {})
-    exec.mark = api.nvim_buf_set_extmark(bufnr, M.ns, last, 0, {})
+    exec.mark = api.nvim_buf_set_extmark(bufnr, M.ns, anchor, 0, {})
     M.executions[exec.id] = exec
     M.order[#M.order + 1] = exec.id
     dirty["\0window"] = true
