@@ -96,6 +96,147 @@ H.test("config: deep merge, lists replaced", function()
   config.set({})
 end)
 
+local kitty = require("kernelbridge.kitty")
+
+local function env(t)
+  return function(name)
+    return t[name]
+  end
+end
+
+H.test("kitty: base64 of paths", function()
+  H.eq("", kitty.base64(""))
+  H.eq("Zg==", kitty.base64("f"))
+  H.eq("Zm8=", kitty.base64("fo"))
+  H.eq("Zm9v", kitty.base64("foo"))
+  H.eq("L3RtcC9hLnBuZw==", kitty.base64("/tmp/a.png"))
+  local path = "/home/u/.cache/kernelbridge/images/5f9d7a60 é.png"
+  H.eq(vim.fn.system({ "base64", "-w0" }, path), kitty.base64(path))
+end)
+
+H.test("kitty: transmit+place, delete and cursor sequences", function()
+  H.eq("\27_Ga=T,f=100,t=f,q=2,C=1,i=7,c=40,r=10;L3RtcC9hLnBuZw==\27\\",
+    kitty.transmit_place(7, "/tmp/a.png", 40, 10))
+  H.eq("\27_Ga=d,d=I,i=7,q=2\27\\", kitty.delete(7))
+  H.eq("\0277\27[5;9HX\0278", kitty.at(5, 9, "X"))
+end)
+
+H.test("kitty: detection from the environment", function()
+  H.eq("path", kitty.detect(env({ TERM = "xterm-256color" })))
+  H.eq("path", kitty.detect(env({ TERM = "tmux-256color", TMUX = "/tmp/tmux-0/default,1,0" })))
+  H.eq("path", kitty.detect(env({ TERM = "screen-256color", KITTY_WINDOW_ID = "1" })))
+  H.eq("path", kitty.detect(env({ TERM = "xterm-256color", TMUX = "x", TERM_PROGRAM = "WezTerm" })))
+  H.eq("path", kitty.detect(env({})))
+  H.eq("kitty", kitty.detect(env({ TERM = "xterm-kitty" })))
+  H.eq("kitty", kitty.detect(env({ TERM = "xterm-256color", KITTY_WINDOW_ID = "3" })))
+  H.eq("kitty", kitty.detect(env({ TERM = "xterm-256color", TERM_PROGRAM = "WezTerm" })))
+  H.eq("kitty", kitty.detect(env({ TERM = "xterm-ghostty", TERM_PROGRAM = "ghostty" })))
+  H.eq("path", kitty.mode("auto", env({ TERM = "xterm-256color" })))
+  H.eq("path", kitty.mode(nil, env({ TERM = "tmux-256color", TMUX = "x" })))
+  H.eq("kitty", kitty.mode("kitty", env({ TERM = "xterm-256color" })))
+  H.eq("path", kitty.mode("path", env({ TERM = "xterm-kitty" })))
+end)
+
+-- A PNG header (all png_size reads) of w x h pixels.
+local function png(path, w, h)
+  local function u32(n)
+    return string.char(math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
+  end
+  local f = assert(io.open(path, "wb"))
+  f:write("\137PNG\r\n\26\n" .. u32(13) .. "IHDR" .. u32(w) .. u32(h) .. "\8\6\0\0\0")
+  f:close()
+  return path
+end
+
+H.test("kitty: PNG size and cells", function()
+  local p = png(H.tmp .. "/size.png", 640, 480)
+  H.eq({ 640, 480 }, { kitty.png_size(p) })
+  H.eq({}, { kitty.png_size(H.tmp .. "/missing.png") })
+  H.eq({ 32, 12 }, { kitty.cells(640, 480, 12, 100) })
+  H.eq({ 20, 8 }, { kitty.cells(640, 480, 12, 20) }) -- narrower: fewer rows, same shape
+  H.eq({ 30, 10 }, { kitty.cells(nil, nil, 10, 100) })
+end)
+
+H.test("config: output.images is checked", function()
+  H.eq("auto", config.set({}).output.images)
+  H.eq("kitty", config.set({ output = { images = "kitty" } }).output.images)
+  H.ok(not pcall(config.set, { output = { images = "sixel" } }), "sixel refused")
+  config.set({})
+end)
+
+H.test("output: images as paths by default, kitty placements over reserved rows", function()
+  local output = require("kernelbridge.output")
+  local written = {}
+  output.tty_write = function(data)
+    written[#written + 1] = data
+  end
+  local image = png(H.tmp .. "/plot.png", 400, 300)
+  local function run(id, bufname)
+    vim.cmd("enew")
+    local b = vim.api.nvim_get_current_buf()
+    vim.api.nvim_buf_set_name(b, H.tmp .. "/" .. bufname)
+    vim.api.nvim_buf_set_lines(b, 0, -1, false, { "plot()", "", "x = 1" })
+    local range = { start = { line = 0, character = 0 }, ["end"] = { line = 1, character = 0 } }
+    output.on_cell_state({ executionId = id, kernelId = "k", uri = vim.uri_from_bufnr(b), range = range, state = "running" })
+    output.on_output({ executionId = id, type = "display_data", content = { files = { ["image/png"] = image } } })
+    output.on_cell_state({ executionId = id, kernelId = "k", uri = vim.uri_from_bufnr(b), range = range, state = "done", executionCount = 1 })
+    local exec = output.executions[id]
+    H.wait(2000, function()
+      return exec.images ~= nil
+    end, "drawn")
+    return b, exec
+  end
+
+  config.set({ output = { images = "path" } })
+  local b, exec = run("img-path", "path.py")
+  H.eq({}, exec.images)
+  local marks = vim.api.nvim_buf_get_extmarks(b, output.ns, 0, -1, { details = true })
+  local lines = {}
+  for _, m in ipairs(marks) do
+    for _, l in ipairs(m[4].virt_lines or {}) do
+      local t = {}
+      for _, c in ipairs(l) do
+        t[#t + 1] = c[1]
+      end
+      lines[#lines + 1] = table.concat(t)
+    end
+  end
+  H.eq(2, #lines)
+  H.eq("│ [image/png] " .. image, lines[2])
+  vim.wait(50)
+  H.eq({}, written)
+
+  config.set({ output = { images = "kitty", image_rows = 6 } })
+  b, exec = run("img-kitty", "kitty.py")
+  H.eq(1, #exec.images)
+  H.eq({ cols = 16, rows = 6 }, { cols = exec.images[1].image.cols, rows = exec.images[1].image.rows })
+  marks = vim.api.nvim_buf_get_extmarks(b, output.ns, 0, -1, { details = true })
+  local n = 0
+  for _, m in ipairs(marks) do
+    n = n + #(m[4].virt_lines or {})
+  end
+  H.eq(2 + 6, n, "header, path and 6 reserved rows")
+  H.wait(2000, function()
+    return #written > 0
+  end, "images placed")
+  local seq = written[#written]
+  local info = vim.fn.getwininfo(vim.api.nvim_get_current_win())[1]
+  local row = vim.fn.screenpos(0, 1, 1).row + 3 -- under the header and the path
+  local col = info.wincol + info.textoff + 2
+  local expect = kitty.at(row, col, kitty.transmit_place(output.placed[1], image, 16, 6))
+  H.eq(expect, seq)
+
+  written = {}
+  local id = output.placed[1]
+  output.clear(b)
+  H.wait(2000, function()
+    return #written > 0
+  end, "images deleted")
+  H.eq(kitty.delete(id), written[1])
+  H.eq({}, output.placed)
+  config.set({})
+end)
+
 H.test("the help file's tags are valid", function()
   local dir = H.tmp .. "/doc"
   vim.fn.mkdir(dir, "p")

@@ -266,6 +266,13 @@ function M.setup_autocmds()
       M.exiting = true
     end,
   })
+  -- Images drawn with the kitty graphics protocol follow the text they are under.
+  api.nvim_create_autocmd({ "WinScrolled", "VimResized", "TabEnter", "BufWinEnter", "WinClosed" }, {
+    group = group,
+    callback = function()
+      output.schedule_images()
+    end,
+  })
   api.nvim_create_autocmd("BufWipeout", {
     group = group,
     callback = function(args)

@@ -18,6 +18,8 @@ M.defaults = {
     max_lines = 30,
     max_width = 200,
     window_height = 12,
+    images = "auto",
+    image_rows = 12,
   },
   codelens = false,
   on_attach = nil,
@@ -59,6 +61,10 @@ function M.set(opts)
     elseif type(value) ~= types[key] then
       error(string.format("kernelbridge.setup: %s must be a %s, not a %s", key, types[key], type(value)), 3)
     end
+  end
+  local images = opts.output and opts.output.images
+  if images ~= nil and images ~= "auto" and images ~= "kitty" and images ~= "path" then
+    error(string.format("kernelbridge.setup: output.images must be \"auto\", \"kitty\" or \"path\", not %s", vim.inspect(images)), 3)
   end
   if opts.cmd and (type(opts.cmd[1]) ~= "string" or opts.cmd[1] == "") then
     error("kernelbridge.setup: cmd must be a list of strings, e.g. { \"kernelbridge\", \"--stdio\" }", 3)

@@ -5,6 +5,7 @@
 -- clear_output timing); this module only keeps what it was sent per execution and draws it.
 local config = require("kernelbridge.config")
 local terminal = require("kernelbridge.terminal")
+local kitty = require("kernelbridge.kitty")
 
 local api = vim.api
 local uv = vim.uv or vim.loop
@@ -80,6 +81,23 @@ end
 ---------------------------------------------------------------------------------------------
 -- Rendering of one execution into lines of chunks
 
+--- The mode images are drawn with: "kitty" (graphics protocol) or "path".
+function M.image_mode()
+  return kitty.mode(config.options.output.images)
+end
+
+--- What a PNG output takes on screen in kitty mode: { path, cols, rows }, or nil.
+local function image_of(files)
+  local path = files["image/png"]
+  if type(path) ~= "string" or M.image_mode() ~= "kitty" then
+    return nil
+  end
+  local opts = config.options.output
+  local w, h = kitty.png_size(path)
+  local cols, rows = kitty.cells(w, h, opts.image_rows or 12, math.min(opts.max_width, vim.o.columns) - 2)
+  return { path = path, w = w, h = h, cols = cols, rows = rows }
+end
+
 local function display_lines(content)
   local lines = {}
   local files = content.files or {}
@@ -88,6 +106,13 @@ local function display_lines(content)
   table.sort(mimes)
   for _, mime in ipairs(mimes) do
     lines[#lines + 1] = { { "[" .. mime .. "] ", "KernelbridgeNote" }, { files[mime], "KernelbridgeImage" } }
+  end
+  local image = image_of(files)
+  if image then
+    -- Blank rows under the path, where the image is placed; the first one carries it.
+    for i = 1, image.rows do
+      lines[#lines + 1] = { image = i == 1 and image or nil, reserved = true }
+    end
   end
   if #mimes == 0 then
     local plain = data["text/plain"]
@@ -186,8 +211,12 @@ local function virt_lines(exec)
       { string.format("… %d lines above (:KernelbridgeOutput)", total - #lines), "KernelbridgeNote" },
     }
   end
+  local images = {}
   for _, line in ipairs(lines) do
     local l = { { "│ ", "KernelbridgeBorder" } }
+    if line.image then
+      images[#images + 1] = { index = #out + 1, image = line.image }
+    end
     for _, chunk in ipairs(clip(line, opts.max_width)) do
       if chunk[1] ~= "" then
         l[#l + 1] = { chunk[1], chunk[2] or "KernelbridgeOutput" }
@@ -195,7 +224,7 @@ local function virt_lines(exec)
     end
     out[#out + 1] = l
   end
-  return out
+  return out, images
 end
 M.virt_lines = virt_lines
 
@@ -208,12 +237,133 @@ local function draw(exec)
     return
   end
   if config.options.output.virtual_lines then
+    local lines, images = virt_lines(exec)
+    exec.images = images
     api.nvim_buf_set_extmark(exec.bufnr, M.ns, row, 0, {
       id = exec.mark,
-      virt_lines = virt_lines(exec),
+      virt_lines = lines,
       virt_lines_above = false,
     })
   end
+end
+
+---------------------------------------------------------------------------------------------
+-- Images through the kitty graphics protocol, placed over the blank virtual lines reserved
+-- for them. Every placement is deleted and made again on each redraw (output, scrolling,
+-- resizing, :KernelbridgeOutput).
+
+M.placed = {} -- image ids on the terminal now
+local next_image_id = 0x4b420000 -- "KB" in the high bytes, out of the way of other plugins
+local place_scheduled = false
+
+--- Whether a terminal UI is attached (nothing is written headless or to a GUI).
+local function tty_ui()
+  for _, ui in ipairs(api.nvim_list_uis()) do
+    if ui.stdout_tty == true or (ui.stdout_tty == nil and ui.chan == 0) then
+      return true
+    end
+  end
+  return false
+end
+
+--- Writes escape sequences to the terminal Neovim runs in (replaced in tests).
+function M.tty_write(data)
+  if not tty_ui() then
+    return
+  end
+  if api.nvim_ui_send then
+    api.nvim_ui_send(data)
+  else
+    io.stdout:write(data)
+    io.stdout:flush()
+  end
+end
+
+--- Screen placements of the images of an execution in a window: { row, col, cols, rows, path }.
+local function placements_in(win, exec, out)
+  local row = mark_row(exec, exec.mark)
+  if not row then
+    return
+  end
+  local info = vim.fn.getwininfo(win)[1]
+  local lnum = row + 1
+  if not info or lnum < info.topline or lnum > info.botline then
+    return
+  end
+  local view = api.nvim_win_call(win, function() -- returns one value
+    return { folded = vim.fn.foldclosed(lnum), leftcol = vim.fn.winsaveview().leftcol }
+  end)
+  if view.folded ~= -1 or view.leftcol > 0 then
+    return
+  end
+  local pos = vim.fn.screenpos(win, lnum, 1)
+  if not pos or (pos.row or 0) == 0 then
+    return
+  end
+  local textwidth = info.width - info.textoff
+  local height = 1
+  if vim.wo[win].wrap then
+    local text = api.nvim_buf_get_lines(exec.bufnr, row, row + 1, false)[1] or ""
+    height = math.max(1, math.ceil(vim.fn.strdisplaywidth(text) / math.max(1, textwidth)))
+  end
+  local last_row = info.winrow + info.height - 1
+  for _, img in ipairs(exec.images) do
+    local image = img.image
+    local top = pos.row + height - 1 + img.index
+    local cols, rows = image.cols, image.rows
+    if cols > textwidth - 2 then
+      cols, rows = kitty.cells(image.w, image.h, image.rows, textwidth - 2)
+    end
+    if top + rows - 1 <= last_row and cols >= 1 then
+      out[#out + 1] = { row = top, col = info.wincol + info.textoff + 2, cols = cols, rows = rows, path = image.path }
+    end
+  end
+end
+
+--- The images of every execution on screen in the current tab page.
+function M.image_placements()
+  local out = {}
+  for _, win in ipairs(api.nvim_tabpage_list_wins(0)) do
+    local buf = api.nvim_win_get_buf(win)
+    for _, id in ipairs(M.order) do
+      local exec = M.executions[id]
+      if exec and exec.bufnr == buf and exec.images and #exec.images > 0 then
+        placements_in(win, exec, out)
+      end
+    end
+  end
+  return out
+end
+
+--- Deletes the images on the terminal, then places those on screen now.
+function M.place_images()
+  place_scheduled = false
+  local parts = {}
+  for _, id in ipairs(M.placed) do
+    parts[#parts + 1] = kitty.delete(id)
+  end
+  M.placed = {}
+  if M.image_mode() == "kitty" and config.options.output.virtual_lines then
+    vim.cmd("redraw") -- the virtual lines must be on screen before the images go over them
+    local ok, placements = pcall(M.image_placements)
+    for _, p in ipairs(ok and placements or {}) do
+      next_image_id = next_image_id + 1
+      M.placed[#M.placed + 1] = next_image_id
+      parts[#parts + 1] = kitty.at(p.row, p.col, kitty.transmit_place(next_image_id, p.path, p.cols, p.rows))
+    end
+  end
+  if #parts > 0 then
+    M.tty_write(table.concat(parts))
+  end
+end
+
+--- Places the images again on the next turn of the event loop (once, however often called).
+function M.schedule_images()
+  if place_scheduled or (#M.placed == 0 and M.image_mode() ~= "kitty") then
+    return
+  end
+  place_scheduled = true
+  vim.schedule(M.place_images)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -244,8 +394,11 @@ local function draw_window()
       string.format("  %s:%s-%s", name, first and first + 1 or "?", last and last + 1 or "?"),
       "KernelbridgeNote",
     }
-    local b = body(exec)
-    vim.list_extend(lines, b)
+    for _, line in ipairs((body(exec))) do
+      if not line.reserved then -- the rows kept for an image under the virtual lines
+        lines[#lines + 1] = line
+      end
+    end
     for row, line in ipairs(lines) do
       local parts, col = {}, 0
       for _, chunk in ipairs(line) do
@@ -292,6 +445,7 @@ local function render_now()
   if (redraw_window or ids["\0window"]) and M.window.buf and vim.fn.bufwinid(M.window.buf) ~= -1 then
     draw_window()
   end
+  M.schedule_images()
 end
 
 --- Marks an execution for redrawing (once per turn of the event loop, however much arrives).
@@ -492,6 +646,7 @@ function M.open_window()
   else
     api.nvim_set_current_win(win)
   end
+  M.schedule_images()
   return win
 end
 
@@ -503,6 +658,7 @@ function M.forget_buffer(bufnr)
       remove(exec)
     end
   end
+  M.schedule_images()
 end
 
 return M

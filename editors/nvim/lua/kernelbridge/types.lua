@@ -17,6 +17,8 @@
 ---@field max_lines? integer Most output lines drawn under a cell; the rest is in the output window. Default: 30.
 ---@field max_width? integer Lines longer than this are cut in virtual lines (not in the window). Default: 200.
 ---@field window_height? integer Height of the output window split. Default: 12.
+---@field images? "auto"|"kitty"|"path" PNG images drawn in the terminal (kitty graphics protocol) or shown as their path. "auto": kitty in kitty, WezTerm and Ghostty (not under tmux). Default: "auto".
+---@field image_rows? integer Most screen rows an image drawn with the kitty protocol takes. Default: 12.
 
 ---@class kernelbridge.Range
 ---@field start { line: integer, character: integer }
