@@ -46,6 +46,7 @@ import zmq
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from bench._common import Context, Figure, Goal, bootstrap, median
+from bench._jupyter import COMPLETE_CODE, INSPECT_CODE, Contender, jc_contender
 from bench._rawclient import RawClient, decode, new_mac, recv
 from kernelbridge.client import ClientError, DaemonClient, FrameDecoder, encode_message
 
@@ -56,8 +57,6 @@ DAEMON = [sys.executable, "-m", "kernelbridge", "--stdio"]
 BARE_PYGLS = [sys.executable, str(BENCH_DIR / "_daemon_pygls.py")]
 SYNTHETIC_KERNEL = [sys.executable, str(BENCH_DIR / "_daemon_kernel.py")]
 KERNEL = "python3"
-INSPECT_CODE = "print"
-COMPLETE_CODE = "import os\nos.pa"
 
 # Deadlines (seconds): a broken daemon or kernel fails the benchmark, never hangs it.
 START_TIMEOUT = 60.0  # a server's initialize, a kernel's start
@@ -286,16 +285,6 @@ class KernelQuiet:
         self.expected += 1
 
 
-@dataclass
-class Contender:
-    """One client of the shared kernel: its requests, and how it gets rid of the others'
-    iopub traffic (untimed)."""
-
-    name: str
-    ops: dict[str, Op]
-    quiesce: Callable[[], Awaitable[None]]
-
-
 def _raw_contender(raw: RawClient) -> Contender:
     async def quiesce() -> None:
         raw.discard_iopub()
@@ -321,36 +310,6 @@ def _daemon_contender(client: DaemonClient, kernel_id: str) -> Contender:
         "execute": call("execute", code="pass"),
         "inspect": call("inspect", code=INSPECT_CODE, cursorPos=len(INSPECT_CODE)),
         "complete": call("complete", code=COMPLETE_CODE, cursorPos=len(COMPLETE_CODE)),
-    }, quiesce)
-
-
-def _jc_contender(jc: Any) -> Contender:
-    async def execute() -> None:
-        # As nbclient and execute_interactive do: outputs until idle, then the reply.
-        msg_id = jc.execute("pass", allow_stdin=False)
-        while True:
-            msg = await jc.get_iopub_msg(timeout=ROUND_TIMEOUT)
-            if (
-                msg["parent_header"].get("msg_id") == msg_id
-                and msg["msg_type"] == "status"
-                and msg["content"]["execution_state"] == "idle"
-            ):
-                break
-        while (await jc.get_shell_msg(timeout=ROUND_TIMEOUT))["parent_header"].get(
-            "msg_id"
-        ) != msg_id:
-            pass
-
-    async def quiesce() -> None:
-        while await jc.iopub_channel.msg_ready():
-            await jc.get_iopub_msg(timeout=0)
-
-    return Contender(JC, {
-        "execute": execute,
-        "inspect": lambda: jc.inspect(
-            INSPECT_CODE, detail_level=0, reply=True, timeout=ROUND_TIMEOUT
-        ),
-        "complete": lambda: jc.complete(COMPLETE_CODE, reply=True, timeout=ROUND_TIMEOUT),
     }, quiesce)
 
 
@@ -415,7 +374,7 @@ async def roundtrips(ctx: Context, plan: Plan) -> None:
                 await jc.wait_for_ready(timeout=START_TIMEOUT)
                 await quiet.connect(raw)
             contenders = [_raw_contender(raw), _daemon_contender(daemon.client, kernel["kernelId"]),
-                          _jc_contender(jc)]
+                          jc_contender(jc, ROUND_TIMEOUT)]
             for op, with_goal in ROUNDTRIP_GOALS.items():
                 # complete takes the kernel ~0.1-0.3 s (jedi): fewer rounds, no goal.
                 warmup, rounds = (plan.warmup, plan.rounds) if with_goal else (3, plan.rounds // 5)

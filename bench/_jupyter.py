@@ -155,19 +155,20 @@ def _kb_contender(kb: KernelClient) -> Contender:
     }, quiesce)
 
 
-def _jc_contender(jc: Any) -> Contender:
+def jc_contender(jc: Any, timeout: float = REQUEST_TIMEOUT) -> Contender:
+    """jupyter_client's AsyncKernelClient as a contender (bench/_daemon.py uses it too)."""
     async def execute() -> None:
         # As nbclient and execute_interactive do: outputs until idle, then the reply.
         msg_id = jc.execute("pass", allow_stdin=False)
         while True:
-            msg = await jc.get_iopub_msg(timeout=REQUEST_TIMEOUT)
+            msg = await jc.get_iopub_msg(timeout=timeout)
             if (
                 msg["parent_header"].get("msg_id") == msg_id
                 and msg["msg_type"] == "status"
                 and msg["content"]["execution_state"] == "idle"
             ):
                 break
-        while (await jc.get_shell_msg(timeout=REQUEST_TIMEOUT))["parent_header"].get(
+        while (await jc.get_shell_msg(timeout=timeout))["parent_header"].get(
             "msg_id"
         ) != msg_id:
             pass
@@ -177,12 +178,12 @@ def _jc_contender(jc: Any) -> Contender:
             await jc.get_iopub_msg(timeout=0)
 
     return Contender(JC, {
-        "kernel_info": lambda: jc.kernel_info(reply=True, timeout=REQUEST_TIMEOUT),
+        "kernel_info": lambda: jc.kernel_info(reply=True, timeout=timeout),
         "execute": execute,
         "inspect": lambda: jc.inspect(
-            INSPECT_CODE, detail_level=0, reply=True, timeout=REQUEST_TIMEOUT
+            INSPECT_CODE, detail_level=0, reply=True, timeout=timeout
         ),
-        "complete": lambda: jc.complete(COMPLETE_CODE, reply=True, timeout=REQUEST_TIMEOUT),
+        "complete": lambda: jc.complete(COMPLETE_CODE, reply=True, timeout=timeout),
     }, quiesce)
 
 
@@ -264,7 +265,7 @@ async def roundtrips(ctx: Context, plan: Plan) -> None:
             with anyio.fail_after(READY_DEADLINE):
                 await raw.wait_ready()
                 await jc.wait_for_ready(timeout=READY_DEADLINE)
-            contenders = [_raw_contender(raw), _kb_contender(kernel.client), _jc_contender(jc)]
+            contenders = [_raw_contender(raw), _kb_contender(kernel.client), jc_contender(jc)]
             for op, (warmup, rounds) in plan.rounds.items():
                 ctx.log(f"{LABELS[op]}: {rounds} rounds after {warmup} untimed, "
                         "order rotated each round")

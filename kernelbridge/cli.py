@@ -9,25 +9,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
-
 
 class TerminalOutput:
     """Prints ``kernelbridge/output`` notifications the way a terminal shows a script's
-    output: streams as they are, results and displays as text, errors as tracebacks."""
-
-    def __init__(self) -> None:
-        self.color = sys.stdout.isatty()
+    output: streams as they are, results and displays as text, errors as tracebacks.
+    (Colours are kept or stripped by the daemon: ``output.ansi``.)"""
 
     def _write(self, text: str, err: bool = False) -> None:
         out = sys.stderr if err else sys.stdout
-        out.write(text if self.color else _ANSI.sub("", text))
+        out.write(text)
         out.flush()
 
     def __call__(self, params: dict[str, Any]) -> None:
@@ -67,7 +62,10 @@ async def _session(kernelspec: str, code: str | None, document: dict[str, Any] |
     """Start a daemon and a kernel, run ``code`` or the document's cells; 0 or 1."""
     from kernelbridge.client import DaemonClient
 
-    async with DaemonClient.spawn(_daemon_command(), stderr=sys.stderr) as daemon:
+    # Not a terminal: the daemon strips ANSI colours from what it sends.
+    options = {"output": {"ansi": "keep" if sys.stdout.isatty() else "strip"}}
+    async with DaemonClient.spawn(_daemon_command(), stderr=sys.stderr,
+                                  initialization_options=options) as daemon:
         daemon.on_notification("kernelbridge/output", TerminalOutput())
         daemon.on_request("kernelbridge/input", _answer_input)
         start: dict[str, Any] = {"kernelspec": kernelspec}
@@ -86,14 +84,6 @@ async def _session(kernelspec: str, code: str | None, document: dict[str, Any] |
             if result["status"] != "ok":
                 return 1
     return 0
-
-
-_LANGUAGES = {".py": "python", ".jl": "julia", ".r": "r", ".R": "r", ".js": "javascript",
-              ".ts": "typescript", ".lua": "lua", ".cpp": "c++", ".c": "c"}
-
-
-def _language(path: Path) -> str:
-    return _LANGUAGES.get(path.suffix, "python")
 
 
 def _run_session(kernelspec: str, *, code: str | None = None,
@@ -129,7 +119,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"kernelbridge: {args.file}: no such file", file=sys.stderr)
         return 2
     path = path.resolve()
-    document = {"uri": path.as_uri(), "languageId": _language(path), "version": 1,
+    # An empty languageId: the daemon tells the language from the file's extension.
+    document = {"uri": path.as_uri(), "languageId": "", "version": 1,
                 "text": path.read_text(encoding="utf-8"), "cwd": str(path.parent)}
     return _run_session(args.kernel, document=document)
 

@@ -258,7 +258,9 @@ class Bridge:
     def open_document(self, uri: str, language_id: str, text: str, version: int = 0) -> None:
         doc = self.documents.get(uri)
         kernel_id = doc.kernel_id if doc is not None else None
-        self.documents[uri] = Document(uri, language_id, text, version, kernel_id, is_open=True)
+        # A client that does not know the language (languageId ""): tell it by extension.
+        self.documents[uri] = Document(uri, language_id or _language_of(uri), text, version,
+                                       kernel_id, is_open=True)
 
     def change_document(self, uri: str, text: str, version: int = 0) -> None:
         doc = self.documents.get(uri)

@@ -137,3 +137,15 @@ async def test_cells_of_an_open_document(daemon: DaemonClient) -> None:
     with pytest.raises(RpcError) as info:
         await daemon.request("kernelbridge/cells", {"uri": "file:///not/open.py"})
     assert info.value.code == -32602
+
+
+async def test_empty_language_id_is_told_from_the_extension(daemon: DaemonClient) -> None:
+    uri = "file:///tmp/kb-test/script.jl"
+    daemon.notify("textDocument/didOpen", {"textDocument": {
+        "uri": uri, "languageId": "", "version": 1, "text": "# %%\nx = 1\n# %%\ny = 2\n"}})
+    # Julia's comment token is "#", like python's: what counts is that the document is
+    # known and parsed; a kernel request for it names the language it looked for.
+    assert len(await daemon.request("kernelbridge/cells", {"uri": uri})) == 2
+    with pytest.raises(RpcError) as info:
+        await daemon.request("kernelbridge/execute", {"uri": uri, "code": "1"})
+    assert info.value.code == 1008 and "'julia'" in info.value.message
