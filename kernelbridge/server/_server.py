@@ -25,7 +25,7 @@ from kernelbridge.bridge import Bridge, CellRunner, OutputItem
 from ._options import ServerOptions
 from ._params import make_converter
 from ._protocol import KernelBridgeProtocol
-from ._transport import FdReader, FdWriter, read_messages
+from ._transport import FdReader, FdWriter, FramingError, message_feeder
 
 log = logging.getLogger("kernelbridge.server")
 
@@ -123,6 +123,8 @@ class KernelBridgeServer(LanguageServer):
                     handlers.start_soon(self._watch_signals)
                 await protocol.stopped.wait()
                 handlers.cancel_scope.cancel()
+            with anyio.CancelScope(shield=True):
+                await protocol.stop_requests()
             with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_DEADLINE):
                 await self.bridge.close()
             protocol.outbox.close()
@@ -132,18 +134,20 @@ class KernelBridgeServer(LanguageServer):
         return protocol.exit_code
 
     async def _read(self, reader: FdReader) -> None:
-        protocol = self.protocol
-        async for item in read_messages(reader):
-            if isinstance(item, dict):
-                try:
-                    protocol.receive(item)
-                except Exception:  # a bug must not stop the daemon: log it, go on
-                    log.exception("error while handling a message")
-            else:
-                protocol.receive_error(item)
+        await reader.run(message_feeder(self._receive))
         # The editor went away: a clean stop (its kernels are shut down all the same).
         log.info("end of input: stopping")
-        protocol.stop(0)
+        self.protocol.stop(0)
+
+    def _receive(self, item: dict[str, Any] | FramingError) -> None:
+        protocol = self.protocol
+        try:
+            if isinstance(item, dict):
+                protocol.receive(item)
+            else:
+                protocol.receive_error(item)
+        except Exception:  # a bug must not stop the daemon: log it, go on
+            log.exception("error while handling a message")
 
     async def _watch_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
