@@ -1,0 +1,4 @@
+a = 20
+
+# %%
+print("all cells", a + 22)
