@@ -347,8 +347,15 @@ def _document_dir(uri: str) -> str | None:
 
 
 def _check_path(path: str, what: str, kind: str, check: Any) -> str:
+    """``path`` with ``~`` expanded, made absolute (a relative path is the daemon's cwd's,
+    and the error says which path that was); InvalidArgument unless ``check`` holds."""
+    if "\0" in path:
+        raise InvalidArgument(f"{what} {path!r} contains a NUL character")
     # A local stat: cheap enough to do on the loop.
-    expanded = os.path.expanduser(path)
-    if not check(expanded):
-        raise InvalidArgument(f"{what} {path!r} is not {kind}")
-    return expanded
+    absolute = os.path.abspath(os.path.expanduser(path))
+    shown = repr(path) if absolute == path else f"{path!r} ({absolute})"
+    if not os.path.exists(absolute):
+        raise InvalidArgument(f"{what} {shown} does not exist")
+    if not check(absolute):
+        raise InvalidArgument(f"{what} {shown} is not {kind}")
+    return absolute

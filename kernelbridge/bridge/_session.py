@@ -8,7 +8,9 @@ path, so all of its output reaches the editor before its response.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -16,18 +18,45 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 from anyio.abc import TaskGroup
 
-from kernelbridge.jupyter import KernelDied, KernelUnavailable
+from kernelbridge.jupyter import KernelDied, KernelTimeout, KernelUnavailable
 
 from ._errors import InvalidArgument
 from ._output import OutputItem, OutputShaper
 
 if TYPE_CHECKING:
-    from kernelbridge.jupyter import Kernel, Message
+    from kernelbridge.jupyter import Kernel, Message, Request
 
 # IOPub message types forwarded to editors as kernelbridge/output.
 OUTPUT_TYPES = frozenset(
     {"stream", "display_data", "update_display_data", "execute_result", "error", "clear_output"}
 )
+# Every other IOPub/stdin type the messaging spec defines (5.x): not forwarded, and not
+# counted as dropped either. Anything else is counted (``unknownType``).
+_OTHER_KNOWN_TYPES = frozenset(
+    {"status", "execute_input", "input_request", "comm_open", "comm_msg", "comm_close",
+     "debug_event", "iopub_welcome", "shutdown_reply"}
+)
+
+
+def _well_formed(msg_type: str, content: dict[str, Any]) -> bool:
+    """Whether an output's content has the types protocol.md §5.1 promises editors: a
+    kernel's garbage must not crash them (nor wipe their output: a ``clear_output`` with
+    a truthy non-boolean ``wait``)."""
+    if msg_type == "stream":
+        return type(content.get("text")) is str and type(content.get("name", "")) is str
+    if msg_type == "clear_output":
+        return type(content.get("wait", False)) is bool
+    if msg_type == "error":
+        traceback = content.get("traceback", [])
+        return (type(content.get("ename", "")) is str and type(content.get("evalue", "")) is str
+                and type(traceback) is list and all(type(t) is str for t in traceback))
+    # display_data, update_display_data, execute_result
+    return (type(content.get("data")) is dict and type(content.get("metadata", {})) is dict
+            and type(content.get("transient", {})) is dict)
+
+
+UNRESPONSIVE_REASON = ("the kernel stopped answering its heartbeat (its process is alive: "
+                       "stopped, frozen or overloaded)")
 
 
 class EditorSink(Protocol):
@@ -66,6 +95,20 @@ class _Execution:
     input_scope: anyio.CancelScope | None = None
     # Called once with "running" when the kernel starts on it (its busy status).
     on_running: Callable[[], None] | None = None
+    request: Request | None = None
+
+
+# Seconds an execute_reply may trail its execution's idle. ipykernel sends none at all
+# when an interrupt lands outside the user's code ("KeyboardInterrupt caught in kernel"),
+# yet goes idle: without this deadline the execution would never be answered.
+REPLY_AFTER_IDLE = 5.0
+
+
+def _reply_lost(request: Request) -> None:
+    if not request.done:
+        request._fail(KernelTimeout(
+            f"the kernel went idle without an execute_reply (none within {REPLY_AFTER_IDLE}"
+            " s; an interrupt can make ipykernel drop it)"))
 
 
 class KernelSession:
@@ -93,6 +136,9 @@ class KernelSession:
         self._execution_ids: set[str] = set()
         self._next_execution = 0
         self._remove_listeners: list[Callable[[], None]] = []
+        # Valid kernel messages not forwarded for being anomalous (protocol.md §3.1).
+        self.dropped: Counter[str] = Counter()
+        self._resume_state = "idle"  # the state to go back to when responsive again
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -131,6 +177,11 @@ class KernelSession:
                 self._finish(execution)
         elif state == "alive":
             self.set_state("idle")
+        elif state == "unresponsive" and self.state not in ("dead", "restarting"):
+            self._resume_state = self.state
+            self.set_state("unresponsive", reason=UNRESPONSIVE_REASON)
+        elif state == "responsive" and self.state == "unresponsive":
+            self.set_state(self._resume_state)
 
     def describe(self) -> dict[str, Any]:
         info = self.kernel.client.kernel_info or {}
@@ -143,6 +194,25 @@ class KernelSession:
             "owned": self.kernel.owned,
             "connectionFile": str(self.kernel.connection_file),
             "pid": self.kernel.pid,
+            "messages": self.message_counts(),
+        }
+
+    def message_counts(self) -> dict[str, Any]:
+        """What came from the kernel and what was refused or not forwarded, by cause."""
+        stats = self.kernel.client.stats
+        return {
+            "received": stats["received"],
+            "dropped": {
+                "signature": stats["dropped_signature"],
+                "replay": stats["dropped_replay"],
+                "truncated": stats["dropped_truncated"],
+                "json": stats["dropped_json"],
+                "header": stats["dropped_header"],
+                "unmatchedReply": stats["dropped_unmatched_reply"],
+                "unknownType": self.dropped["unknown_type"],
+                "unrelatedOutput": self.dropped["unrelated_output"],
+                "badContent": self.dropped["bad_content"],
+            },
         }
 
     # -- the hot path ---------------------------------------------------------------------
@@ -153,7 +223,11 @@ class KernelSession:
         execution = self._executions.get(msg.parent_header.get("msg_id", ""))
         execution_id = execution.execution_id if execution is not None else None
         if msg_type in OUTPUT_TYPES:
-            if execution is not None or parent_type == "execute_request":
+            if execution is None and parent_type != "execute_request":
+                self.dropped["unrelated_output"] += 1
+            elif not _well_formed(msg_type, msg.content):
+                self.dropped["bad_content"] += 1
+            else:
                 self.shaper.output(execution_id, msg)
         elif msg_type == "status":
             # Busy/idle follow executions (ours and other clients'); the kernel's own
@@ -170,6 +244,8 @@ class KernelSession:
                 self._finish(execution)
         elif msg_type == "input_request" and execution is not None:
             self._task_group.start_soon(self._answer_input, execution, msg)
+        elif msg_type not in _OTHER_KNOWN_TYPES:
+            self.dropped["unknown_type"] += 1
 
     def _finish(self, execution: _Execution) -> None:
         # Tracking ends here, not when the caller stops waiting: an execute request
@@ -180,6 +256,9 @@ class KernelSession:
         execution.idle.set()
         if execution.input_scope is not None:
             execution.input_scope.cancel()  # the kernel no longer waits for it
+        if execution.request is not None and not execution.request.done:
+            asyncio.get_running_loop().call_later(REPLY_AFTER_IDLE, _reply_lost,
+                                                  execution.request)
 
     async def _answer_input(self, execution: _Execution, request: Message) -> None:
         content = request.content
@@ -226,7 +305,8 @@ class KernelSession:
             stop_on_error=stop_on_error, user_expressions=user_expressions,
             track_outputs=False,  # they reach us through the listener
         )
-        execution = _Execution(execution_id, request.msg_id, on_running=on_running)
+        execution = _Execution(execution_id, request.msg_id, on_running=on_running,
+                               request=request)
         self._executions[request.msg_id] = execution
         self._execution_ids.add(execution_id)
         try:

@@ -201,7 +201,15 @@ class KernelClient:
         self.codec = WireCodec(info.key_bytes, info.signature_scheme)
         self.kernel_info: dict[str, Any] | None = None
         # Counts of what came in and what was dropped, by kind; never raises.
+        # "received" counts messages that passed the wire checks (all channels);
+        # "dropped_<reason>" those refused (InvalidMessage reasons, unmatched_reply).
         self.stats: Counter[str] = Counter()
+        # True when the owner watches the kernel's process (its exit is the death): a
+        # silent heartbeat then means "alive but unresponsive" (stopped, frozen), which
+        # must not fail requests the kernel may still answer. Kernels we only connect
+        # to have nothing but the heartbeat, whose silence is their death.
+        self.process_watched = False
+        self._unresponsive = False
         self._pending: dict[str, Request] = {}
         self._listeners: list[Listener] = []
         self._state_listeners: list[Callable[[str], None]] = []
@@ -281,9 +289,16 @@ class KernelClient:
         """False once the kernel is known dead (until a restart revives it)."""
         return self._dead is None and not self.closed
 
+    @property
+    def responsive(self) -> bool:
+        """False while the heartbeat of a kernel whose process is watched is silent."""
+        return not self._unresponsive
+
     def add_state_listener(self, listener: Callable[[str], None]) -> Callable[[], None]:
-        """Call ``listener`` with ``"dead"``, ``"alive"`` (heartbeat back) or
-        ``"restarted"``. Returns a function that removes it."""
+        """Call ``listener`` with ``"dead"``, ``"alive"`` (heartbeat back after a death
+        it reported), ``"restarted"``, and, for a ``process_watched`` kernel,
+        ``"unresponsive"`` / ``"responsive"`` (heartbeat silent / back). Returns a
+        function that removes it."""
         self._state_listeners.append(listener)
         return lambda: self._state_listeners.remove(listener)
 
@@ -297,6 +312,7 @@ class KernelClient:
         if self._dead is not None:
             return
         self._dead = error
+        self._unresponsive = False
         self._fail_pending(error)
         self._notify_state("dead")
 
@@ -310,6 +326,7 @@ class KernelClient:
         if self._heartbeat is not None:
             self._heartbeat.reset()
         self._dead = None
+        self._unresponsive = False
         self._iopub_seen = anyio.Event()
         self.kernel_info = None
         self._fail_pending(error)
@@ -317,7 +334,14 @@ class KernelClient:
 
     def _on_heartbeat(self, beating: bool) -> None:
         if not beating:
-            self.mark_dead(KernelDied("the kernel stopped answering its heartbeat"))
+            if not self.process_watched:
+                self.mark_dead(KernelDied("the kernel stopped answering its heartbeat"))
+            elif self._dead is None and not self._unresponsive:
+                self._unresponsive = True
+                self._notify_state("unresponsive")
+        elif self._unresponsive:
+            self._unresponsive = False
+            self._notify_state("responsive")
         elif self._dead is not None and "heartbeat" in str(self._dead):
             # It was only unresponsive (stopped, swapping, overloaded): it is back.
             self._dead = None
@@ -337,6 +361,7 @@ class KernelClient:
             self.stats[f"dropped_{exc.reason}"] += 1
             return None
         msg.channel = channel
+        self.stats["received"] += 1
         return msg
 
     def _on_reply_frames(self, frames: list[bytes]) -> None:
@@ -374,14 +399,21 @@ class KernelClient:
         if msg is None:
             return
         request = self._pending.get(msg.parent_header.get("msg_id", ""))
-        if request is not None and request.track_outputs:
+        if request is None:
+            # stdin is routed to our identity: an input_request for no request of ours
+            # is forged or stale (the process that asked was replaced). Nobody may
+            # answer it, nor show its prompt.
+            self.stats["dropped_unmatched_reply"] += 1
+            return
+        if request.track_outputs:
             request._add_output(msg)
         for listener in self._listeners:
             listener(msg)
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` (synchronously, from the reader: keep it quick) with every
-        valid IOPub and stdin message, ours and other clients'. Returns its remover."""
+        valid IOPub message, ours and other clients', and every stdin message for one of
+        our pending requests. Returns its remover."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 

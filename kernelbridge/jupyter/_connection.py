@@ -6,6 +6,7 @@ import contextlib
 import os
 import secrets
 import socket
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,8 +145,14 @@ def new_connection_info(
         ip = ip or "127.0.0.1"
         ports = _free_tcp_ports(ip, len(CHANNELS))
     elif transport == "ipc":
-        # Unix socket paths are limited to ~107 bytes: keep the prefix short.
-        ip = ip or str(runtime_dir() / f"kb-{new_id()[:12]}")
+        if not ip:
+            # The kernel creates its sockets with its umask (often 0755, or 0775): in a
+            # directory of their own, 0700, no other user can reach them whatever the
+            # runtime dir's mode. Unix socket paths are limited to ~107 bytes: keep the
+            # prefix short.
+            private = runtime_dir() / f"kb-{new_id()[:12]}"
+            private.mkdir(mode=0o700)
+            ip = str(private / "k")
         ports = list(range(1, len(CHANNELS) + 1))
     else:
         raise ConnectionFileError(f"unsupported transport {transport!r} (tcp or ipc)")
@@ -177,10 +184,42 @@ def write_connection_file(info: ConnectionInfo, path: str | Path | None = None) 
     return target
 
 
+# A connection file is a few hundred bytes; anything much bigger is not one (and must
+# not be read into memory whole).
+MAX_CONNECTION_FILE_SIZE = 64 * 1024
+
+
+def _check_trusted(path: str | Path, st: os.stat_result) -> None:
+    """Refuse a file someone else could have written: whoever can write it chooses the
+    ports we send code (and typed passwords) to. Root's files are trusted, as by ssh."""
+    if st.st_mode & 0o002:
+        raise ConnectionFileError(
+            f"connection file {path} is writable by every user (mode {st.st_mode & 0o777:o}):"
+            " anyone could redirect the connection; remove that permission (chmod o-w)")
+    if st.st_uid not in (os.getuid(), 0):
+        raise ConnectionFileError(
+            f"connection file {path} belongs to another user (uid {st.st_uid}), who could"
+            " redirect the connection; refusing it")
+
+
 def read_connection_file(path: str | Path) -> ConnectionInfo:
-    """The connection info in ``path``; raises ConnectionFileError."""
+    """The connection info in ``path``; raises ConnectionFileError (also for a file
+    other users may write, or one too big to be a connection file)."""
     try:
-        data = orjson.loads(Path(path).read_bytes())
+        # O_NONBLOCK: a FIFO given as a connection file must not block us in open().
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except ValueError as exc:  # an embedded NUL byte
+            raise ConnectionFileError(f"cannot read connection file {path!r}: {exc}") from None
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise ConnectionFileError(f"connection file {path} is not a regular file")
+            _check_trusted(path, st)
+            if st.st_size > MAX_CONNECTION_FILE_SIZE:
+                raise ConnectionFileError(
+                    f"connection file {path} is {st.st_size} bytes: too big to be one")
+            data = orjson.loads(f.read(MAX_CONNECTION_FILE_SIZE + 1))
     except OSError as exc:
         raise ConnectionFileError(f"cannot read connection file {path}: {exc.strerror}") from None
     except orjson.JSONDecodeError as exc:
@@ -193,4 +232,9 @@ def remove_connection_files(info: ConnectionInfo, path: str | Path | None) -> No
     for p in [*([Path(path)] if path else []), *info.ipc_paths()]:
         with contextlib.suppress(FileNotFoundError):
             p.unlink()
+    if info.transport == "ipc":
+        private = Path(info.ip).parent
+        if private.name.startswith("kb-") and private.parent == runtime_dir():
+            with contextlib.suppress(OSError):  # not empty (not ours after all), or gone
+                private.rmdir()
 

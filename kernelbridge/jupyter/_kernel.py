@@ -9,10 +9,12 @@ process (a pidfd, so death is seen at once, not at the next poll) and the heartb
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Mapping
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,32 @@ from ._kernelspec import get_kernelspec
 from ._message import new_id
 
 _STDERR_TAIL = 4000
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _exit_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the kernel sent SIGTERM when we die (Linux), or None.
+
+    ``JPY_PARENT_PID`` covers ipykernel only (it polls its parent every second); other
+    kernels (xeus-python) outlive a SIGKILLed daemon as orphans without this. The signal
+    goes when the *thread* that forked the kernel ends: kernels are launched from the
+    event loop's thread, which lives as long as the daemon. The function runs in the
+    child between fork and exec, so it only makes the foreign call resolved beforehand.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # we died before the call: too late for the signal
+            os._exit(1)
+
+    return preexec
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +112,9 @@ class Kernel:
         self.env = dict(env or {})
         self.options = options or KernelOptions()
         self.client = KernelClient(info, self.options.client)
+        # We watch the process of a kernel we own (pidfd): its heartbeat going silent
+        # means stopped or frozen, not dead.
+        self.client.process_watched = owned
         self.exit_code: int | None = None
         self._manager: Any = None  # jupyter_client AsyncKernelManager, for owned kernels
         self._stderr_path: Path | None = None
@@ -140,12 +171,17 @@ class Kernel:
             if self.owned:
                 with anyio.CancelScope(shield=True):
                     await self._stop_process(graceful=False)
-                remove_connection_files(self.info, self.connection_file)
-                if self._stderr_file is not None:
-                    self._stderr_file.close()
-                if self._stderr_path is not None:
-                    with contextlib.suppress(OSError):
-                        self._stderr_path.unlink()
+                self._remove_files()
+
+    def _remove_files(self) -> None:
+        """Remove an owned kernel's connection file, ipc sockets and stderr file (again
+        is harmless)."""
+        remove_connection_files(self.info, self.connection_file)
+        if self._stderr_file is not None:
+            self._stderr_file.close()
+        if self._stderr_path is not None:
+            with contextlib.suppress(OSError):
+                self._stderr_path.unlink()
 
     async def _serve(self, task_status: TaskStatus[None]) -> None:
         if self.owned:
@@ -198,14 +234,20 @@ class Kernel:
         env = {**os.environ, **self.env}
         try:
             # The kernel must not inherit our stdout: in a --stdio daemon that is the
-            # JSON-RPC stream. JPY_PARENT_PID (set by the launcher) makes it exit when
-            # we die.
+            # JSON-RPC stream. It exits when we die: JPY_PARENT_PID (set by the launcher)
+            # for ipykernel, the parent-death signal for every kernel. Restarts launch
+            # with the same arguments.
+            extra: dict[str, Any] = {}
+            preexec = _exit_with_parent()
+            if preexec is not None:
+                extra["preexec_fn"] = preexec
             await km.start_kernel(
                 cwd=self.cwd or os.getcwd(),
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=self._stderr_file,
+                **extra,
             )
         except (OSError, RuntimeError, ValueError) as exc:
             raise KernelLaunchError(
@@ -259,9 +301,12 @@ class Kernel:
             raise NotOwner("only the process that started a kernel can restart it")
         if self._watch_scope is not None:
             self._watch_scope.cancel()  # the old process's exit is not a death
+        # An unresponsive kernel (stopped, frozen) cannot answer shutdown_request: do not
+        # wait shutdown_wait for it, kill it.
+        now = not self.client.responsive
         self.client.begin_restart()
         try:
-            await self._manager.restart_kernel(now=False)
+            await self._manager.restart_kernel(now=now)
         except (OSError, RuntimeError) as exc:
             error = KernelDied(f"the kernel could not be restarted: {exc}")
             self.client.mark_dead(error)
@@ -278,6 +323,9 @@ class Kernel:
         ``kill_owned`` is false); kernels we connected to are only disconnected from."""
         if self.owned and kill_owned:
             await self._stop_process(graceful=True)
+            # Now, not when serve() winds down: whoever awaited this may check at once
+            # that nothing is left behind.
+            self._remove_files()
         self._stopped.set()
 
     async def _stop_process(self, *, graceful: bool) -> None:
@@ -287,7 +335,7 @@ class Kernel:
         if self._watch_scope is not None:
             self._watch_scope.cancel()
         try:
-            if graceful and self.client.alive:
+            if graceful and self.client.alive and self.client.responsive:
                 with anyio.fail_after(self.options.shutdown_wait + 5):
                     await km.shutdown_kernel(now=False)
             else:

@@ -41,6 +41,7 @@ from ._params import (
     ShutdownKernelParams,
     StartParams,
     describe_structure_error,
+    without_nulls,
 )
 
 if TYPE_CHECKING:
@@ -399,7 +400,7 @@ def _command(ls: KernelBridgeServer, name: str, params_cls: type, handler: Handl
         if not isinstance(raw, dict):
             raise invalid_params("arguments[0]: must be an object")
         try:
-            params = ls.protocol._converter.structure(raw, params_cls)
+            params = ls.protocol._converter.structure(without_nulls(raw), params_cls)
         except Exception as exc:
             raise invalid_params(
                 f"invalid arguments[0]: {describe_structure_error(exc)}") from None

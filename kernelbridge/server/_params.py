@@ -10,11 +10,13 @@ types: ``"code": 3`` is an error naming ``params.code``, not the string ``"3"``.
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 import cattrs
+import cattrs.v
 from lsprotocol.converters import get_converter
 from lsprotocol.types import Position, ProgressToken, Range
 from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage
@@ -158,6 +160,26 @@ def _strict_float(value: Any, _: type) -> float:
 _JSON_NAMES = {str: "string", int: "integer", bool: "boolean", float: "number"}
 
 
+def _strict_int_or_str(value: Any, _: type) -> int | str:
+    # cattrs passes unions of primitives through unchecked: a list as a workDoneToken
+    # (lsprotocol's ProgressToken, int | str) reached the handler and failed there.
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise TypeError(f"expected integer or string, got {_json_type(value)}")
+
+
+def without_nulls(params: Any) -> Any:
+    """Params of a kernelbridge method with the fields sent as ``null`` left out: an
+    optional param sent as null means the same as absent (protocol.md, conventions), also
+    for fields whose default is not None (``"silent": null`` is ``silent: false``). Absent
+    params are ``{}``."""
+    if params is None:
+        return {}
+    if isinstance(params, dict) and None in params.values():
+        return {k: v for k, v in params.items() if v is not None}
+    return params
+
+
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
@@ -186,6 +208,10 @@ def make_converter() -> cattrs.Converter:
     for kind in (str, int, bool):
         converter.register_structure_hook(kind, _strict(kind))
     converter.register_structure_hook(float, _strict_float)
+    converter.register_structure_hook(int | str, _strict_int_or_str)
+    converter.register_structure_hook(
+        int | str | None, lambda value, tp: None if value is None else _strict_int_or_str(
+            value, tp))
     for envelope in (JsonRPCRequestMessage, JsonRPCNotification, JsonRPCResponseMessage):
         converter.register_structure_hook(envelope, _keep_dicts)
     return converter
@@ -194,13 +220,23 @@ def make_converter() -> cattrs.Converter:
 _CAMEL = re.compile(r"_([a-z])")
 
 
+def _format_error(exc: BaseException, tp: Any) -> str:
+    # typing.Union's name is "Union": name its members instead ("expected int | str").
+    if isinstance(exc, TypeError | ValueError) and typing.get_origin(tp) is typing.Union:
+        names = " | ".join("None" if arg is type(None) else getattr(arg, "__name__", repr(arg))
+                           for arg in typing.get_args(tp))
+        return f"invalid value for type, expected {names}"
+    return cattrs.v.format_exception(exc, tp)
+
+
 def describe_structure_error(exc: Exception, root: str = "") -> str:
     """A one-line message naming each bad field with its wire (camelCase) path, e.g.
     ``params.code: required field missing; params.cursorPos: expected integer, got string``
     (``root`` names what was structured, when it is not the whole message)."""
     if isinstance(exc, cattrs.BaseValidationError):
         parts = []
-        for line in cattrs.transform_error(exc, path=f"$.{root}" if root else "$"):
+        for line in cattrs.transform_error(exc, path=f"$.{root}" if root else "$",
+                                           format_exception=_format_error):
             what, _, where = line.rpartition(" @ ")
             where = _CAMEL.sub(lambda m: m.group(1).upper(), where).removeprefix("$.")
             parts.append(f"{where}: {what}")

@@ -30,10 +30,11 @@ from ._errors import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
+    METHOD_NOT_FOUND,
     REQUEST_CANCELLED,
     SERVER_NOT_INITIALIZED,
 )
-from ._params import describe_structure_error, envelope_types
+from ._params import describe_structure_error, envelope_types, without_nulls
 from ._transport import FramingError, Outbox
 
 if TYPE_CHECKING:
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("kernelbridge.server")
 
 _ALWAYS_ALLOWED = frozenset({types.INITIALIZE, types.EXIT})
+# LSP methods that are notifications (exit, initialized, textDocument/didOpen, ...).
+_NOTIFICATION_METHODS = frozenset(
+    method for method, (_, response, *_) in types.METHOD_TO_TYPES.items() if response is None)
 DirectHandler = Callable[[Any], Awaitable[Any]]
 
 
@@ -140,10 +144,20 @@ class KernelBridgeProtocol(LanguageServerProtocol):
         if msg_id in self._request_futures or msg_id in self._direct_tasks:
             self.send_error(msg_id, INVALID_REQUEST, f"request id {msg_id!r} is already in use")
             return
+        if method in _NOTIFICATION_METHODS:
+            # pygls would handle it as the notification and never answer (an ``exit``
+            # with an id would stop the daemon unanswered). No request has this name.
+            self.send_error(msg_id, METHOD_NOT_FOUND, f"Method Not Found: {method} "
+                            "(a notification: send it without an id)")
+            return
         direct = self.direct_methods.get(method)
         if direct is not None and self._task_group is not None:
             self._receive_direct(msg_id, data.get("params"), *direct)
             return
+        if "result" in data or "error" in data:
+            # It has a method, so it is a request (protocol.md §1.1); pygls would take it
+            # for a response by these keys and never answer it.
+            data = {k: v for k, v in data.items() if k not in ("result", "error")}
         try:
             message = self.structure_message(data)
         except JsonRpcInvalidParams as exc:
@@ -166,7 +180,7 @@ class KernelBridgeProtocol(LanguageServerProtocol):
         the handler's plain-JSON result is written with orjson. Same answers, a few
         hundred microseconds sooner (bench/: daemon round trips)."""
         try:
-            params = self._converter.structure({} if raw is None else raw, params_cls)
+            params = self._converter.structure(without_nulls(raw), params_cls)
         except Exception as exc:
             self.send_error(msg_id, INVALID_PARAMS,
                             f"invalid params: {describe_structure_error(exc, 'params')}")
@@ -209,6 +223,16 @@ class KernelBridgeProtocol(LanguageServerProtocol):
         if task is not None and msg_id not in self._cancelling:
             self._cancelling.add(msg_id)
             task.cancel()
+            # A task cancelled before its first step never runs its body, nor the finally
+            # that answers and frees the id (a request and its $/cancelRequest in one
+            # read): then answer from here.
+            task.add_done_callback(lambda done: self._cancelled_unstarted(msg_id, done))
+
+    def _cancelled_unstarted(self, msg_id: int | str, task: asyncio.Task[None]) -> None:
+        if self._direct_tasks.get(msg_id) is task:  # still registered: the body never ran
+            del self._direct_tasks[msg_id]
+            self._cancelling.discard(msg_id)
+            self.send_error(msg_id, REQUEST_CANCELLED, f"request {msg_id!r} was cancelled")
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         if msg_id in self._direct_tasks:
@@ -337,6 +361,22 @@ class KernelBridgeProtocol(LanguageServerProtocol):
                         params.text_document.uri)
             return
         yield from super().lsp_text_document__did_change(params)
+
+    # kernelbridge does not sync notebooks (it announces no notebookDocumentSync): their
+    # notifications are ignored like unknown ones. pygls's own handlers would keep cells
+    # the bridge never sees, and raise (an "Error in server") for a notebook not open.
+
+    @lsp_method(types.NOTEBOOK_DOCUMENT_DID_OPEN)
+    def lsp_notebook_document__did_open(self, *args: Any) -> None:
+        pass
+
+    @lsp_method(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
+    def lsp_notebook_document__did_change(self, *args: Any) -> None:
+        pass
+
+    @lsp_method(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
+    def lsp_notebook_document__did_close(self, *args: Any) -> None:
+        pass
 
     # -- lifecycle --------------------------------------------------------------------
 

@@ -38,7 +38,11 @@ def test_tcp_info_has_distinct_free_ports() -> None:
 def test_ipc_info_lives_in_runtime_dir() -> None:
     info = new_connection_info("ipc")
     assert info.transport == "ipc"
-    assert Path(info.ip).parent == runtime_dir()
+    # In a directory of its own that only we may enter: the kernel's umask makes the
+    # sockets themselves.
+    private = Path(info.ip).parent
+    assert private.parent == runtime_dir()
+    assert private.stat().st_mode & 0o777 == 0o700
     assert info.url("hb") == f"ipc://{info.ip}-{info.hb_port}"
     assert len(info.url("control")) < 100  # unix socket paths are short
 
