@@ -130,16 +130,28 @@ async def bind(ls: KernelBridgeServer, params: BindParams) -> dict[str, Any]:
     return _describe(ls, ls.bridge.get(params.kernel_id))
 
 
+async def _named_kernel(ls: KernelBridgeServer, params: KernelParams | ShutdownKernelParams
+                        ) -> str:
+    """The id of the kernel that interrupt, restart and shutdown act on: ``kernelId``, else
+    the kernel of document ``uri`` (an editor need not track the bindings the daemon made;
+    none is started for it). Never "the only kernel": these requests must name theirs."""
+    if params.kernel_id is not None:
+        return params.kernel_id
+    if params.uri is not None:
+        return (await ls.bridge.kernel_for(params.uri, start=False)).id
+    raise invalid_params("params.kernelId or params.uri is required")
+
+
 async def interrupt(ls: KernelBridgeServer, params: KernelParams) -> None:
-    await ls.bridge.interrupt(params.kernel_id)
+    await ls.bridge.interrupt(await _named_kernel(ls, params))
 
 
 async def restart(ls: KernelBridgeServer, params: KernelParams) -> dict[str, Any]:
-    return _describe(ls, await ls.bridge.restart(params.kernel_id))
+    return _describe(ls, await ls.bridge.restart(await _named_kernel(ls, params)))
 
 
 async def shutdown_kernel(ls: KernelBridgeServer, params: ShutdownKernelParams) -> None:
-    await ls.bridge.shutdown(params.kernel_id, kill=params.kill)
+    await ls.bridge.shutdown(await _named_kernel(ls, params), kill=params.kill)
 
 
 async def execute(ls: KernelBridgeServer, params: ExecuteParams) -> dict[str, Any]:

@@ -47,7 +47,9 @@ class ConnectParams:
 
 @attrs.define
 class KernelParams:
-    kernel_id: str
+    # The kernel, or the kernel of document ``uri`` (never started for it).
+    kernel_id: str | None = None
+    uri: str | None = None
 
 
 @attrs.define
@@ -58,7 +60,8 @@ class BindParams:
 
 @attrs.define
 class ShutdownKernelParams:
-    kernel_id: str
+    kernel_id: str | None = None
+    uri: str | None = None
     # For kernels the daemon did not start: also shut the kernel itself down.
     kill: bool = False
 

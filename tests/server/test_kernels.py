@@ -184,3 +184,30 @@ async def test_bind_chooses_the_kernel_of_a_document(daemon: DaemonClient) -> No
     with pytest.raises(RpcError) as info:
         await daemon.request("kernelbridge/bind", {"uri": uri, "kernelId": "nope"})
     assert info.value.code == 1001
+
+
+async def test_interrupt_restart_shutdown_by_document(daemon: DaemonClient) -> None:
+    """An editor can name the kernel by the document it runs code of: the daemon resolves
+    it as for execute, without starting one."""
+    first = await daemon.request("kernelbridge/start", {"kernelspec": "python3"}, timeout=60)
+    await daemon.request("kernelbridge/start", {"kernelspec": "python3"}, timeout=60)
+    uri = "file:///tmp/kb-test/by-uri.py"
+    daemon.notify("textDocument/didOpen", {"textDocument": {
+        "uri": uri, "languageId": "python", "version": 1, "text": "x = 1\n"}})
+    await daemon.request("kernelbridge/bind", {"uri": uri, "kernelId": first["kernelId"]})
+    await daemon.request("kernelbridge/interrupt", {"uri": uri}, timeout=10)
+    restarted = await daemon.request("kernelbridge/restart", {"uri": uri}, timeout=60)
+    assert restarted["kernelId"] == first["kernelId"] and restarted["pid"] != first["pid"]
+    await daemon.request("kernelbridge/shutdown", {"uri": uri}, timeout=30)
+    kernels = await daemon.request("kernelbridge/kernels")
+    assert first["kernelId"] not in [k["kernelId"] for k in kernels] and len(kernels) == 1
+
+    with pytest.raises(RpcError) as info:
+        await daemon.request("kernelbridge/interrupt", {})
+    assert info.value.code == -32602 and "params.kernelId or params.uri" in info.value.message
+    other = "file:///tmp/kb-test/unbound.jl"
+    daemon.notify("textDocument/didOpen", {"textDocument": {
+        "uri": other, "languageId": "julia", "version": 1, "text": "1\n"}})
+    with pytest.raises(RpcError) as info:
+        await daemon.request("kernelbridge/restart", {"uri": other})
+    assert info.value.code == 1008  # no kernel for the document, and none is started
