@@ -45,6 +45,7 @@ from ._errors import (
     RpcError,
 )
 from ._framing import FrameDecoder, encode_message
+from ._pending import Pending, asyncio_loop
 from ._process import DaemonProcess
 from ._subscription import Subscription
 
@@ -98,64 +99,6 @@ DEFAULT_REQUEST_HANDLERS: dict[str, RequestHandler] = {
 }
 
 
-def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:  # another anyio backend (trio)
-        return None
-
-
-def _expire(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
-
-
-class _Pending:
-    """A request waiting for its response (set by the reader).
-
-    On asyncio it waits on a bare future with a ``call_later`` deadline: anyio's Event
-    and ``fail_after`` cost more than the rest of a short request's client side
-    (bench/: daemon round trips). Elsewhere (trio) it uses anyio's."""
-
-    __slots__ = ("_waiter", "error", "result")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        self._waiter: asyncio.Future[None] | anyio.Event = (
-            loop.create_future() if loop is not None else anyio.Event())
-        self.result: Any = None
-        self.error: ClientError | None = None
-
-    def set(self) -> None:
-        waiter = self._waiter
-        if isinstance(waiter, anyio.Event):
-            waiter.set()
-        elif not waiter.done():
-            waiter.set_result(None)
-
-    @property
-    def answered(self) -> bool:
-        waiter = self._waiter
-        if isinstance(waiter, anyio.Event):
-            return waiter.is_set()
-        return waiter.done() and not waiter.cancelled() and waiter.exception() is None
-
-    async def wait(self, timeout: float | None) -> None:
-        """Until answered; TimeoutError after ``timeout`` seconds (None: no deadline)."""
-        waiter = self._waiter
-        if isinstance(waiter, anyio.Event):
-            with anyio.fail_after(timeout):
-                await waiter.wait()
-            return
-        if timeout is None:
-            await waiter
-            return
-        handle = waiter.get_loop().call_later(timeout, _expire, waiter)
-        try:
-            await waiter
-        finally:
-            handle.cancel()
-
-
 class DaemonClient:
     """A JSON-RPC 2.0 client of the kernelbridge daemon (LSP base framing).
 
@@ -180,7 +123,7 @@ class DaemonClient:
         self._daemon = daemon
         self._decoder = FrameDecoder()
         self._next_id = 1
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, Pending] = {}
         self._callbacks: dict[str, tuple[NotificationCallback, ...]] = {}
         self._subscriptions: dict[str, tuple[Subscription, ...]] = {}
         self._handlers: dict[str, RequestHandler] = dict(DEFAULT_REQUEST_HANDLERS)
@@ -275,7 +218,7 @@ class DaemonClient:
     async def _running(self) -> AsyncIterator[None]:
         """Own the background tasks for the duration of the block."""
         body_error: Exception | None = None
-        self._loop = _asyncio_loop()
+        self._loop = asyncio_loop()
         async with anyio.create_task_group() as tg:
             self._tg = tg
             tg.start_soon(self._reader)
@@ -405,7 +348,7 @@ class DaemonClient:
         self._enqueue(encode_message(message))
         # Registered after the enqueue (which may raise): the response cannot overtake
         # it, the reader runs only once this task awaits.
-        pending = _Pending(self._loop)
+        pending = Pending(self._loop)
         self._pending[request_id] = pending
         try:
             await pending.wait(timeout)
