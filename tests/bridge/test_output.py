@@ -24,28 +24,13 @@ from kernelbridge.bridge import (
 from kernelbridge.client import FrameDecoder
 from kernelbridge.jupyter import Message
 from kernelbridge.server._transport import Outbox
+from tests.terminal import render_terminal
 
 
 def render(text: str) -> tuple[str, int]:
     """What a terminal shows for ``text``: its lines, and the cursor column."""
-    lines: list[list[str]] = [[]]
-    column = 0
-    for ch in text:
-        if ch == "\n":
-            lines.append([])
-            column = 0
-        elif ch == "\r":
-            column = 0
-        elif ch == "\b":
-            column = max(0, column - 1)
-        else:
-            line = lines[-1]
-            if column < len(line):
-                line[column] = ch
-            else:
-                line.append(ch)
-            column += 1
-    return "\n".join("".join(line) for line in lines), column
+    lines, column = render_terminal(text)
+    return "\n".join(lines), column
 
 
 terminal_text = st.text(alphabet=st.sampled_from(list("ab12 \r\n\b%")), max_size=60)

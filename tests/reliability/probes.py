@@ -30,13 +30,15 @@ def daemon_env(**extra: str) -> dict[str, str]:
 
 
 def figures_path(name: str) -> Path:
+    """Where the suite's figures go: ``$KERNELBRIDGE_FIGURES_DIR/<name>.json`` (default the
+    temp dir's ``kernelbridge-figures``), one JSON object per test module."""
     base = os.environ.get("KERNELBRIDGE_FIGURES_DIR") or os.path.join(
         tempfile.gettempdir(), "kernelbridge-figures")
     return Path(base) / f"{name}.json"
 
 
-def record(name: str, key: str, value: Any) -> None:
-    """Add ``key: value`` to the figures file ``name`` (and print it: ``pytest -s``)."""
+def update_figures(name: str, key: str, value: Any) -> Path:
+    """Set ``key: value`` in the figures file ``name``; returns its path."""
     path = figures_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -45,6 +47,12 @@ def record(name: str, key: str, value: Any) -> None:
         data = {}
     data[key] = value
     path.write_text(json.dumps(data, indent=1, sort_keys=True))
+    return path
+
+
+def record(name: str, key: str, value: Any) -> None:
+    """Add ``key: value`` to the figures file ``name`` (and print it: ``pytest -s``)."""
+    update_figures(name, key, value)
     print(f"[figures {name}] {key} = {json.dumps(value)}")
 
 

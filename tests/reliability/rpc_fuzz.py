@@ -43,7 +43,6 @@ import os
 import queue
 import re
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -55,7 +54,7 @@ from typing import Any
 
 import orjson
 
-DAEMON = [sys.executable, "-m", "kernelbridge", "--stdio"]
+from .probes import DAEMON, daemon_env, figures_path, update_figures
 
 # What the daemon writes before each body: exactly this, nothing else (protocol.md §1).
 _HEADER = re.compile(rb"Content-Length: (0|[1-9][0-9]{0,11})\r\n\r\n")
@@ -176,11 +175,6 @@ def id_key(value: Any) -> IdKey:
 
 
 # -- the daemon as a subprocess -----------------------------------------------------------
-
-
-def daemon_env(**extra: str) -> dict[str, str]:
-    # JUPYTER_RUNTIME_DIR is the test's private dir (tests/conftest.py).
-    return {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
 
 
 class RawDaemon:
@@ -768,25 +762,10 @@ def alive_kernels(daemon: RawDaemon) -> None:
 LONG = os.environ.get("KERNELBRIDGE_RELIABILITY_LONG") == "1"
 
 
-def figures_path(module: str) -> Path:
-    """Where the suite's figures go: ``$KERNELBRIDGE_FIGURES_DIR/<module>.json`` (default
-    the temp dir's ``kernelbridge-figures``), one JSON object per test module."""
-    base = os.environ.get("KERNELBRIDGE_FIGURES_DIR") or os.path.join(
-        tempfile.gettempdir(), "kernelbridge-figures")
-    return Path(base) / f"{module}.json"
-
-
 def report_figures(config: Any, module: str, test: str, figures: dict[str, Any]) -> Path:
     """Record a test's figures under its name in its module's figures file, and write them
     to the terminal whatever the capture mode."""
-    path = figures_path(module)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        data = {}
-    data[test] = figures
-    path.write_text(json.dumps(data, indent=1, sort_keys=True))
+    path = update_figures(module, test, figures)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
     if reporter is not None:

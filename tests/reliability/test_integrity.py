@@ -34,6 +34,8 @@ from typing import Any
 
 import pytest
 
+from tests.terminal import render_terminal
+
 from .rpc_fuzz import LONG, RawDaemon, id_key, report_figures
 
 LINES = int(os.environ.get("KB_INTEGRITY_LINES", "200000" if LONG else "20000"))
@@ -64,26 +66,8 @@ def checksum_ok(line: str) -> bool:
 
 
 def render(text: str) -> list[str]:
-    """The lines a terminal shows for ``text`` (``\\r`` returns to the line start and
-    overwrites, ``\\b`` steps back, ``\\n`` ends the line)."""
-    lines: list[list[str]] = [[]]
-    column = 0
-    for ch in text:
-        if ch == "\n":
-            lines.append([])
-            column = 0
-        elif ch == "\r":
-            column = 0
-        elif ch == "\b":
-            column = max(0, column - 1)
-        else:
-            line = lines[-1]
-            if column < len(line):
-                line[column] = ch
-            else:
-                line.append(ch)
-            column += 1
-    return ["".join(line) for line in lines]
+    """The lines a terminal shows for ``text``."""
+    return render_terminal(text)[0]
 
 
 # -- the daemon and its kernels -------------------------------------------------------------
