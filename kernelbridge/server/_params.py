@@ -247,20 +247,17 @@ def describe_structure_error(exc: Exception, root: str = "") -> str:
     return str(exc)
 
 
-def envelope_types(params_types: dict[str, type]) -> dict[str, type]:
-    """Request envelope classes (id, method, jsonrpc, params) for each method's params
-    class, the shape pygls structures an incoming request into."""
-    envelopes: dict[str, type] = {}
-    for method, params_cls in params_types.items():
-        name = "".join(part[:1].upper() + part[1:] for part in re.split(r"[/.]", method))
-        envelopes[method] = attrs.make_class(
-            f"{name}Request",
-            {
-                "id": attrs.field(type=int | str),
-                "params": attrs.field(type=params_cls, factory=params_cls)
-                if params_cls is NoParams else attrs.field(type=params_cls),
-                "method": attrs.field(type=str, default=method),
-                "jsonrpc": attrs.field(type=str, default="2.0"),
-            },
-        )
-    return envelopes
+def envelope_type(method: str, params_cls: type) -> type:
+    """The request envelope class (id, method, jsonrpc, params) of ``method``, the shape
+    pygls structures an incoming request into."""
+    name = "".join(part[:1].upper() + part[1:] for part in re.split(r"[/.]", method))
+    return attrs.make_class(
+        f"{name}Request",
+        {
+            "id": attrs.field(type=int | str),
+            "params": attrs.field(type=params_cls, factory=params_cls)
+            if params_cls is NoParams else attrs.field(type=params_cls),
+            "method": attrs.field(type=str, default=method),
+            "jsonrpc": attrs.field(type=str, default="2.0"),
+        },
+    )

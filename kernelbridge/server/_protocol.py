@@ -34,7 +34,7 @@ from ._errors import (
     REQUEST_CANCELLED,
     SERVER_NOT_INITIALIZED,
 )
-from ._params import describe_structure_error, envelope_types, without_nulls
+from ._params import describe_structure_error, envelope_type, without_nulls
 from ._transport import FramingError, Outbox
 
 if TYPE_CHECKING:
@@ -65,7 +65,9 @@ class KernelBridgeProtocol(LanguageServerProtocol):
         self.outbox = Outbox()
         self.stopped = anyio.Event()
         self.exit_code = 0
-        self._envelopes = envelope_types(self.params_types)
+        # Envelope classes of kernelbridge methods, made on first use: direct dispatch
+        # rarely needs them, and making all of them cost start-up 23 ms.
+        self._envelopes: dict[str, type] = {}
         self._task_group: TaskGroup | None = None
         self._initialize_seen = False
         # method -> (params class, handler) of requests served without pygls's dispatch.
@@ -86,7 +88,13 @@ class KernelBridgeProtocol(LanguageServerProtocol):
     # -- incoming ---------------------------------------------------------------------
 
     def get_message_type(self, method: str) -> type[Any] | None:
-        return self._envelopes.get(method) or super().get_message_type(method)
+        params_cls = self.params_types.get(method)
+        if params_cls is None:
+            return super().get_message_type(method)
+        envelope = self._envelopes.get(method)
+        if envelope is None:
+            envelope = self._envelopes[method] = envelope_type(method, params_cls)
+        return envelope
 
     def receive_error(self, error: FramingError) -> None:
         """Answer input that was not a message (bad framing or JSON): id null."""
