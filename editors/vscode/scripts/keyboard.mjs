@@ -65,7 +65,7 @@ const probe = `(() => {
   if (!input) return null;
   const rows = [...w.querySelectorAll('.quick-input-list .monaco-list-row')].map((r) => r.getAttribute('aria-label') ?? '');
   if (title.startsWith('Kernelbridge: select a kernel')) return { kind: 'pick', title, rows, filter: input.value };
-  if (title.startsWith('Input for')) return { kind: 'input', title, type: input.type, message: w.querySelector('.quick-input-message')?.textContent ?? '' };
+  if (title.startsWith('Input for')) return { kind: 'input', title, type: input.type, value: input.value, message: w.querySelector('.quick-input-message')?.textContent ?? '' };
   return null;
 })()`;
 const focusInput = `document.querySelector('.quick-input-widget .quick-input-box input')?.focus()`;
@@ -87,8 +87,10 @@ try {
       continue;
     }
     await evaluate(focusInput);
+    let typed;
     if (box.kind === 'pick') {
-      await send('Input.insertText', { text: 'ipykernel' });
+      typed = 'ipykernel';
+      await send('Input.insertText', { text: typed });
       // Enter once the list shows only what matches.
       let now = box;
       while (now && (now.filter !== 'ipykernel' || now.rows.length === 0 || !now.rows.every((r) => r.includes('ipykernel'))) && Date.now() < deadline) {
@@ -98,11 +100,18 @@ try {
       seen.push({ ...box, picked: now?.rows[0] ?? null });
     } else {
       seen.push(box);
-      await send('Input.insertText', { text: answers[box.type] ?? 'answer' });
+      typed = answers[box.type] ?? 'answer';
+      await send('Input.insertText', { text: typed });
     }
     await pressEnter();
-    // Wait for this box to close before looking for the next one.
-    while ((await evaluate(probe)) && Date.now() < deadline) await sleep(50);
+    // Wait for this box to go before looking for the next one. The next box may open in
+    // the same widget before a poll sees it closed (input() then getpass()): a box whose
+    // text is no longer what we typed is another one.
+    for (;;) {
+      const now = await evaluate(probe);
+      if (!now || (now.kind === 'pick' ? now.filter : now.value) !== typed || Date.now() > deadline) break;
+      await sleep(50);
+    }
   }
   await writeFile(outFile, JSON.stringify({ ok: true, seen }, null, 2));
 } catch (error) {
