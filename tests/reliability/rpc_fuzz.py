@@ -744,8 +744,9 @@ def _notification_kind(message: dict[str, Any]) -> str:
 
 
 def probe_frame(probe: str) -> bytes:
-    # kernelbridge/interrupt without kernelId: -32602, decided before anything runs.
-    return frame(b'{"jsonrpc":"2.0","id":"%b","method":"kernelbridge/interrupt","params":{}}'
+    # kernelbridge/bind without its required params: -32602, decided while structuring the
+    # params, before anything runs (a check inside a handler would answer later).
+    return frame(b'{"jsonrpc":"2.0","id":"%b","method":"kernelbridge/bind","params":{}}'
                  % probe.encode())
 
 

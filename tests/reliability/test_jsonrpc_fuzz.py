@@ -498,7 +498,7 @@ while True:
         if "id" not in msg or "method" not in msg:
             continue
         answer = {"jsonrpc": "2.0", "id": msg["id"], "result": []}
-        if msg["method"] == "kernelbridge/interrupt":
+        if msg["method"] == "kernelbridge/bind":
             answer = {"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32602,
                       "message": "x"}}
         out = json.dumps(answer).encode()
