@@ -230,6 +230,12 @@ class Heartbeat:
         self.beating = None
         self.paused = False
 
+    def answered_elsewhere(self) -> None:
+        """The kernel has just answered on another channel (it is ready): count it as
+        beating, so that a death before the first pong is reported too."""
+        if self.beating is None and not self.paused:
+            self.beating = True
+
     def pause(self) -> None:
         """Report nothing until ``reset``: the old process may answer a last ping and then
         die, which is not a death while a restart replaces it."""

@@ -573,6 +573,10 @@ class KernelClient:
         except TimeoutError:
             raise KernelTimeout(f"the kernel was not ready within {timeout} s") from None
         self.kernel_info = reply.content
+        if self._heartbeat is not None:
+            # Alive now: its heartbeat going silent from here on is a death, even if it
+            # never answered a ping yet (a kernel killed right after we connected).
+            self._heartbeat.answered_elsewhere()
         return reply.content
 
 
