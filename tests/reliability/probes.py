@@ -8,12 +8,13 @@ times, drops per kind, descriptors before and after) can be read after it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,31 @@ def unix_sockets(inodes: Iterable[int]) -> list[dict[str, Any]]:
             found.append({"listening": bool(int(fields[3], 16) & 0x10000),
                           "path": fields[7] if len(fields) > 7 else ""})
     return found
+
+
+@contextlib.asynccontextmanager
+async def connected_to_fake(connection_file: Path
+                            ) -> AsyncIterator[tuple[DaemonClient, Recorder, dict[str, Any]]]:
+    """A daemon connected to the fake kernel of ``connection_file``: (client, recorder of
+    what it sends the client, the Kernel object)."""
+    async with DaemonClient.spawn(DAEMON, env=daemon_env(), timeout=30) as daemon:
+        rec = Recorder(daemon)
+        kernel = await daemon.request("kernelbridge/connect",
+                                      {"connectionFile": str(connection_file)}, timeout=20)
+        yield daemon, rec, kernel
+
+
+async def settled_kernel(daemon: DaemonClient, done: Callable[[dict[str, Any]], bool],
+                         timeout: float = 10) -> dict[str, Any]:
+    """The only kernel's Kernel object once ``done`` holds for it. Its counters are in
+    another process, with no notification when they change: polled, under a deadline
+    (messages on a socket of their own may still be in flight behind a round trip)."""
+    with anyio.fail_after(timeout):
+        while True:
+            (listed,) = await daemon.request("kernelbridge/kernels")
+            if done(listed):
+                return listed
+            await anyio.sleep(0.05)
 
 
 def is_loopback(address: str) -> bool:

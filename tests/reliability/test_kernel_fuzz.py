@@ -23,13 +23,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 
 from kernelbridge.client import DaemonClient, RpcError
 
 from .fake_kernel import DROP_COUNTER, FakeKernel
-from .probes import DAEMON, Recorder, daemon_env, record
+from .probes import DAEMON, Recorder, connected_to_fake, daemon_env, record, settled_kernel
 
 LONG = os.environ.get("KERNELBRIDGE_RELIABILITY_LONG") == "1"
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(600 if LONG else 120)]
@@ -42,11 +41,7 @@ def dropped_counts(kernel: dict[str, Any]) -> Counter[str]:
 
 async def test_hostile_kernel_traffic_never_reaches_the_editor(tmp_path: Path) -> None:
     with FakeKernel(tmp_path) as fake:
-        async with DaemonClient.spawn(DAEMON, env=daemon_env(), timeout=30) as daemon:
-            rec = Recorder(daemon)
-            kernel = await daemon.request("kernelbridge/connect",
-                                          {"connectionFile": str(fake.connection_file)},
-                                          timeout=20)
+        async with connected_to_fake(fake.connection_file) as (daemon, rec, kernel):
             kid = kernel["kernelId"]
             assert dropped_counts(kernel) == Counter()
             results = []
@@ -71,12 +66,7 @@ async def test_hostile_kernel_traffic_never_reaches_the_editor(tmp_path: Path) -
             # stdin is a socket of its own: its hostile messages may still be in flight
             # behind the round trip above; wait for the counts, under a deadline.
             expected = fake.expected_drops()
-            with anyio.fail_after(10):
-                while True:
-                    (listed,) = await daemon.request("kernelbridge/kernels")
-                    if dropped_counts(listed) == expected:
-                        break
-                    await anyio.sleep(0.05)
+            listed = await settled_kernel(daemon, lambda k: dropped_counts(k) == expected)
             assert listed["state"] == "idle"
 
     # The forged replies (status error, count 666) did not replace the real ones.

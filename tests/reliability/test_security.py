@@ -36,12 +36,14 @@ from .fake_kernel import FakeKernel
 from .probes import (
     DAEMON,
     Recorder,
+    connected_to_fake,
     daemon_env,
     exists,
     inet_sockets,
     is_loopback,
     record,
     runtime_leftovers,
+    settled_kernel,
     socket_inodes,
     unix_sockets,
 )
@@ -159,20 +161,12 @@ FORGED = "bad_signature,flipped_signature,tampered,unsigned,forged_reply,forged_
 
 async def test_kernel_messages_with_bad_signatures_are_refused(tmp_path: Path) -> None:
     with FakeKernel(tmp_path) as fake:
-        async with DaemonClient.spawn(DAEMON, env=daemon_env(), timeout=30) as daemon:
-            rec = Recorder(daemon)
-            kernel = await daemon.request("kernelbridge/connect",
-                                          {"connectionFile": str(fake.connection_file)},
-                                          timeout=20)
+        async with connected_to_fake(fake.connection_file) as (daemon, rec, kernel):
             result = await daemon.request("kernelbridge/execute", {
                 "kernelId": kernel["kernelId"], "code": f"fuzz 11 400 {FORGED}"}, timeout=30)
             expected = fake.expected_drops()
-            with anyio.fail_after(10):
-                while True:
-                    (listed,) = await daemon.request("kernelbridge/kernels")
-                    if listed["messages"]["dropped"]["signature"] == expected["signature"]:
-                        break
-                    await anyio.sleep(0.05)
+            listed = await settled_kernel(daemon, lambda k: k["messages"]["dropped"][
+                "signature"] == expected["signature"])
     assert set(expected) == {"signature"} and expected["signature"] > 200
     assert {k: v for k, v in listed["messages"]["dropped"].items() if v} == dict(expected)
     assert (result["status"], result["executionCount"]) == ("ok", 1)
