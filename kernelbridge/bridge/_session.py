@@ -24,7 +24,7 @@ from ._errors import InvalidArgument
 from ._output import OutputItem, OutputShaper
 
 if TYPE_CHECKING:
-    from kernelbridge.jupyter import Kernel, Message, Request
+    from kernelbridge.jupyter import Kernel, KernelClient, Message, Request
 
 # IOPub message types forwarded to editors as kernelbridge/output.
 OUTPUT_TYPES = frozenset(
@@ -104,9 +104,9 @@ class _Execution:
 REPLY_AFTER_IDLE = 5.0
 
 
-def _reply_lost(request: Request) -> None:
+def _reply_lost(client: KernelClient, request: Request) -> None:
     if not request.done:
-        request._fail(KernelTimeout(
+        client.abandon(request, KernelTimeout(
             f"the kernel went idle without an execute_reply (none within {REPLY_AFTER_IDLE}"
             " s; an interrupt can make ipykernel drop it)"))
 
@@ -258,7 +258,7 @@ class KernelSession:
             execution.input_scope.cancel()  # the kernel no longer waits for it
         if execution.request is not None and not execution.request.done:
             asyncio.get_running_loop().call_later(REPLY_AFTER_IDLE, _reply_lost,
-                                                  execution.request)
+                                                  self.kernel.client, execution.request)
 
     async def _answer_input(self, execution: _Execution, request: Message) -> None:
         content = request.content

@@ -347,6 +347,12 @@ class KernelClient:
             self._dead = None
             self._notify_state("alive")
 
+    def abandon(self, request: Request, error: JupyterError) -> None:
+        """Stop waiting for ``request``'s reply: its waiters get ``error`` and a late reply
+        is dropped (counted as unmatched). For replies a kernel is known to drop."""
+        if self._pending.pop(request.msg_id, None) is not None:
+            request._fail(error)
+
     def _fail_pending(self, error: JupyterError) -> None:
         pending, self._pending = self._pending, {}
         for request in pending.values():
