@@ -34,6 +34,8 @@ import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream, TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from kernelbridge._aio import asyncio_loop
+
 from ._errors import (
     INTERNAL_ERROR,
     METHOD_NOT_FOUND,
@@ -45,7 +47,7 @@ from ._errors import (
     RpcError,
 )
 from ._framing import FrameDecoder, encode_message
-from ._pending import Pending, asyncio_loop
+from ._pending import Pending
 from ._process import DaemonProcess
 from ._subscription import Subscription
 

@@ -11,13 +11,6 @@ if TYPE_CHECKING:
     from ._errors import ClientError
 
 
-def asyncio_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:  # another anyio backend (trio)
-        return None
-
-
 def _expire(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_exception(TimeoutError())

@@ -22,6 +22,8 @@ import anyio
 import anyio.lowlevel
 import zmq
 
+from kernelbridge._aio import asyncio_loop
+
 from ._errors import ClientClosed, KernelUnavailable
 
 if TYPE_CHECKING:
@@ -38,12 +40,6 @@ def _curve_client(sock: zmq.Socket, info: ConnectionInfo) -> None:
         sock.curve_publickey = public
         sock.curve_serverkey = info.curve_publickey.encode()
 
-
-def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:  # another anyio backend (trio)
-        return None
 
 
 class SocketReader:
@@ -88,7 +84,7 @@ class SocketReader:
         return False
 
     async def run(self) -> None:
-        if _asyncio_loop() is not None:
+        if asyncio_loop() is not None:
             await self._run_asyncio()
             return
         sock = self.socket

@@ -26,6 +26,7 @@ import anyio
 import anyio.to_thread
 import orjson
 
+from kernelbridge._aio import asyncio_loop
 from kernelbridge.bridge import OutputItem, StreamItem
 
 log = logging.getLogger("kernelbridge.server")
@@ -65,7 +66,7 @@ class FdReader:
 
     async def run(self, on_chunk: Callable[[bytes], None]) -> None:
         """Hand every chunk read to ``on_chunk`` until end of file."""
-        loop = _asyncio_loop()
+        loop = asyncio_loop()
         if loop is not None and self._pollable:
             await self._run_asyncio(loop, on_chunk)
             return
@@ -115,12 +116,6 @@ class FdReader:
                     return b""
                 raise
 
-
-def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:  # another anyio backend (trio)
-        return None
 
 
 class FdWriter:
