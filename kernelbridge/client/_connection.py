@@ -6,11 +6,14 @@ Design, and why:
   each message synchronously (resolve a pending request, call notification callbacks,
   feed subscriptions). Nothing on that path awaits, so the reader keeps up with floods of
   kernel output; only server-to-client *requests* get a task of their own, since their
-  handlers may await (ask a user for input).
+  handlers may await (ask a user for input). With a spawned daemon on asyncio the reading
+  is done by a reader callback on the pipe instead (no task wake-up per chunk).
 - One writer task owns the send stream. Senders enqueue whole encoded frames on an
   unbounded memory stream, so a caller cancelled mid-send can never leave half a frame on
   the wire, ``notify`` can be synchronous, and the writer can batch queued frames into one
-  write. Ordering is the order of the calls.
+  write. Ordering is the order of the calls. With a spawned daemon, a frame sent while
+  the writer is idle with nothing queued is written at once, synchronously (what does not
+  fit in the pipe is queued for the writer), which is the same order without the hop.
 - Both tasks (and the handler tasks) live in a task group owned by the ``connect`` /
   ``spawn`` context manager; leaving it stops them. Errors of the user's code inside the
   ``async with`` are re-raised as they are, not wrapped in an ``ExceptionGroup``.
@@ -46,6 +49,7 @@ from ._errors import (
     RequestTimeout,
     RpcError,
 )
+from ._fdstream import FdReceiveStream, FdSendStream
 from ._framing import FrameDecoder, encode_message
 from ._pending import Pending
 from ._process import DaemonProcess
@@ -139,6 +143,9 @@ class DaemonClient:
         self._closing = False  # we asked for the end: losing the stream is no error
         self._clean = False  # the connection ended because we closed it
         self._reader_done = anyio.Event()
+        # Set while the writer task waits on an empty queue and the send stream can be
+        # written synchronously (see _enqueue).
+        self._direct_send: FdSendStream | None = None
         #: The ``initialize`` result (empty before :meth:`initialize`).
         self.initialize_result: dict[str, Any] = {}
 
@@ -190,8 +197,7 @@ class DaemonClient:
             command, env=env, cwd=None if cwd is None else os.fspath(cwd), stderr=stderr
         )
         try:
-            assert daemon.process.stdout is not None and daemon.process.stdin is not None
-            client = cls(daemon.process.stdout, daemon.process.stdin, daemon=daemon)
+            client = cls(daemon.receive, daemon.send, daemon=daemon)
             async with client._running():
                 initialized = False
                 try:
@@ -396,6 +402,16 @@ class DaemonClient:
                 self.notify("$/cancelRequest", {"id": request_id})
 
     def _enqueue(self, frame: bytes) -> None:
+        direct = self._direct_send
+        if direct is not None:
+            try:
+                written = direct.write_nowait(frame)
+            except (OSError, anyio.ClosedResourceError):
+                written = 0  # the writer task meets the same error and reports it
+            if written == len(frame):
+                return
+            frame = frame[written:]
+            self._direct_send = None  # the rest goes first: the writer owns the stream now
         try:
             self._out_send.send_nowait(frame)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
@@ -457,6 +473,9 @@ class DaemonClient:
     # -- background tasks ------------------------------------------------------------------
 
     async def _reader(self) -> None:
+        if self._loop is not None and isinstance(self._receive, FdReceiveStream):
+            await self._callback_reader(self._loop, self._receive)
+            return
         receive = self._receive.receive
         decoder = self._decoder
         feed = decoder.feed_into
@@ -482,6 +501,49 @@ class DaemonClient:
             self._reader_done.set()
         await self._connection_lost(reason)
 
+    async def _callback_reader(self, loop: asyncio.AbstractEventLoop,
+                               stream: FdReceiveStream) -> None:
+        """``_reader`` on asyncio with a pipe: the chunks are read and dispatched in a
+        reader callback, and this task only waits for the end."""
+        ended: asyncio.Future[str | None] = loop.create_future()
+        decoder = self._decoder
+        feed = decoder.feed_into
+        dispatch = self._dispatch
+
+        def on_readable() -> None:
+            try:
+                data = stream.read_nowait(READ_CHUNK)
+            except OSError as exc:
+                data = None
+                reason: str | None = f"reading from the daemon failed: {exc!r}"
+            else:
+                reason = None
+                if data == b"":
+                    reason = "the daemon closed its output"
+                    if decoder.buffered:
+                        reason += f" in the middle of a message ({decoder.buffered} bytes)"
+            if data:
+                feed(data, dispatch)
+                if decoder.error is None:
+                    return
+                self._fail(decoder.error)
+            if data is None and reason is None:
+                return  # a spurious wake-up
+            loop.remove_reader(stream.fd)
+            if not ended.done():
+                ended.set_result(reason)
+
+        loop.add_reader(stream.fd, on_readable)
+        try:
+            reason = await ended
+        finally:
+            loop.remove_reader(stream.fd)
+            self._reader_done.set()
+        if reason is None:  # a protocol error: keep the pipe drained
+            await self._discard_input()
+            return
+        await self._connection_lost(reason)
+
     async def _discard_input(self) -> None:
         """After a protocol error, keep reading (and dropping) the daemon's output so it
         never blocks on a full pipe while we shut it down."""
@@ -493,9 +555,20 @@ class DaemonClient:
 
     async def _writer(self) -> None:
         send = self._send.send
+        receive = self._out_receive.receive
         receive_nowait = self._out_receive.receive_nowait
+        direct = self._send if isinstance(self._send, FdSendStream) else None
         try:
-            async for item in self._out_receive:
+            while True:
+                try:
+                    item = receive_nowait()
+                except anyio.WouldBlock:
+                    # Idle: until the next frame is queued, senders write it themselves.
+                    self._direct_send = direct
+                    try:
+                        item = await receive()
+                    finally:
+                        self._direct_send = None
                 batch: list[bytes] = []
                 flushes: list[anyio.Event] = []
                 while True:
@@ -514,6 +587,8 @@ class DaemonClient:
                     await send(b"".join(batch))
                 for event in flushes:
                     event.set()
+        except anyio.EndOfStream:
+            pass
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             await self._connection_lost(f"writing to the daemon failed: {exc!r}")
         finally:

@@ -7,6 +7,7 @@ Kept apart from the JSON-RPC connection so the connection can run over any byte 
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
@@ -15,6 +16,7 @@ import anyio
 from anyio.abc import Process
 
 from ._errors import ClientError
+from ._fdstream import FdReceiveStream, FdSendStream, daemon_pipes
 
 __all__ = ["DaemonProcess", "StderrTail"]
 
@@ -52,12 +54,16 @@ class StderrTail:
 
 
 class DaemonProcess:
-    """A started daemon: its process, the stderr tail, and events for "exited" and
-    "stderr fully read", which the connection waits on (briefly) to put the exit code and
-    the last stderr lines into :class:`DaemonExited`."""
+    """A started daemon: its process, the JSON-RPC pipes (:attr:`receive` from its stdout,
+    :attr:`send` to its stdin), the stderr tail, and events for "exited" and "stderr fully
+    read", which the connection waits on (briefly) to put the exit code and the last
+    stderr lines into :class:`DaemonExited`."""
 
-    def __init__(self, process: Process, *, capture_stderr: bool) -> None:
+    def __init__(self, process: Process, receive: FdReceiveStream, send: FdSendStream, *,
+                 capture_stderr: bool) -> None:
         self.process = process
+        self.receive = receive
+        self.send = send
         self.stderr = StderrTail()
         self.exited = anyio.Event()
         self.stderr_done = anyio.Event()
@@ -77,18 +83,25 @@ class DaemonProcess:
         """Start ``command`` with pipes for stdin/stdout (the JSON-RPC channel), and stderr
         captured unless the caller routes it elsewhere."""
         capture = stderr is None
+        (child_in, our_out), (our_in, child_out) = daemon_pipes()
         try:
             process = await anyio.open_process(
                 list(command),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
+                stdin=child_in,
+                stdout=child_out,
                 stderr=subprocess.PIPE if capture else stderr,
                 env=env,
                 cwd=cwd,
             )
         except OSError as exc:
+            for fd in (our_in, our_out):
+                os.close(fd)
             raise ClientError(f"cannot start the daemon {list(command)!r}: {exc}") from exc
-        return cls(process, capture_stderr=capture)
+        finally:
+            for fd in (child_in, child_out):
+                os.close(fd)
+        return cls(process, FdReceiveStream(our_in), FdSendStream(our_out),
+                   capture_stderr=capture)
 
     @property
     def returncode(self) -> int | None:
@@ -144,5 +157,7 @@ class DaemonProcess:
         them after the loop closed), after :meth:`wait_stderr_end`. Call after
         :meth:`stop`: it waits for the process."""
         await self.wait_stderr_end()
+        await self.send.aclose()
+        await self.receive.aclose()
         with contextlib.suppress(OSError, anyio.BrokenResourceError):
             await self.process.aclose()

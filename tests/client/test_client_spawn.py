@@ -52,6 +52,26 @@ async def test_notifications_and_server_requests_through_a_process() -> None:
         assert prompts == ["Name? "]
 
 
+async def test_frames_bigger_than_the_pipe_keep_their_order() -> None:
+    # A frame larger than the pipe buffer (64 KiB) is only partly written at once: the
+    # rest must go before any later frame, whether sent directly or by the writer task.
+    big = "x" * (1 << 20)
+    async with DaemonClient.spawn(FAKE, timeout=10) as client:
+        async with anyio.create_task_group() as tg:
+            results: dict[int, Any] = {}
+
+            async def echo(n: int, payload: str) -> None:
+                results[n] = await client.request("test/echo", {"n": n, "s": payload},
+                                                  timeout=20)
+
+            for n in range(6):
+                tg.start_soon(echo, n, big if n % 2 == 0 else str(n))
+        assert {n: r["n"] for n, r in results.items()} == {n: n for n in range(6)}
+        assert all(r["s"] == (big if n % 2 == 0 else str(n)) for n, r in results.items())
+        client.notify("test/nothing", {"s": big})
+        assert await client.request("test/echo", {"after": True}, timeout=10) == {"after": True}
+
+
 async def test_daemon_crash_fails_the_request_with_exit_code_and_stderr() -> None:
     async with DaemonClient.spawn(FAKE, timeout=10) as client:
         with pytest.raises(DaemonExited) as info:
