@@ -197,11 +197,16 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
+_ENVELOPE_KEYS = {"id", "method", "jsonrpc", "params"}
+
+
 def _keep_dicts(obj: dict[str, Any], cls: type) -> Any:
     """Envelopes of methods without a params class keep their params as plain JSON (and
-    may have none: then an unknown method is answered -32601, not a structure error)."""
+    may have none: then an unknown method is answered -32601, not a structure error).
+    Members a request or notification should not have are ignored, as JSON-RPC peers
+    do, so that they cannot turn an unknown method into a params error."""
     if cls is not JsonRPCResponseMessage:
-        obj = {"params": None, **obj}
+        obj = {"params": None, **{k: v for k, v in obj.items() if k in _ENVELOPE_KEYS}}
     return cls(**obj)
 
 

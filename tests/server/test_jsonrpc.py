@@ -120,6 +120,11 @@ async def test_invalid_params_name_the_field(raw: Raw) -> None:
 async def test_unknown_method_and_command(raw: Raw) -> None:
     await raw.send({"jsonrpc": "2.0", "id": 1, "method": "kernelbridge/nope", "params": {}})
     assert (await raw.response())["error"]["code"] == -32601
+    # A member JSON-RPC does not define is ignored, not taken for bad params (fuzz find).
+    await raw.send({"jsonrpc": "2.0", "id": 11, "method": "textDocment/hover", "pams": None})
+    assert (await raw.response())["error"]["code"] == -32601
+    await raw.send({"jsonrpc": "2.0", "id": 12, "method": "kernelbridge/kernels", "pams": 1})
+    assert (await raw.response())["result"] == []
     await raw.send({"jsonrpc": "2.0", "id": 2, "method": "workspace/executeCommand",
                     "params": {"command": "kernelbridge.nope", "arguments": []}})
     assert (await raw.response())["error"]["code"] == -32602
