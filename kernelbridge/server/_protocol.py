@@ -63,13 +63,15 @@ class KernelBridgeProtocol(LanguageServerProtocol):
     def __init__(self, server: LanguageServer, converter: Converter) -> None:
         super().__init__(server, converter)
         self.outbox = Outbox()
-        self.stopped = anyio.Event()
+        self.stopped = asyncio.Event()  # not anyio's: see KernelBridgeServer.serve
         self.exit_code = 0
         # Envelope classes of kernelbridge methods, made on first use: direct dispatch
         # rarely needs them, and making all of them cost start-up 23 ms.
         self._envelopes: dict[str, type] = {}
         self._task_group: TaskGroup | None = None
-        self._initialize_seen = False
+        # A well-formed initialize was received (and, pygls's handler being synchronous,
+        # answered).
+        self.initialize_seen = False
         # method -> (params class, handler) of requests served without pygls's dispatch.
         self.direct_methods: dict[str, tuple[type, DirectHandler]] = {}
         # id -> task of each running direct request; ids cancelled by $/cancelRequest or
@@ -140,10 +142,10 @@ class KernelBridgeProtocol(LanguageServerProtocol):
         self._receive_request(msg_id, method, data)
 
     def _receive_request(self, msg_id: int | str, method: str, data: dict[str, Any]) -> None:
-        if not self._initialize_seen and method not in _ALWAYS_ALLOWED:
+        if not self.initialize_seen and method not in _ALWAYS_ALLOWED:
             self.send_error(msg_id, SERVER_NOT_INITIALIZED, "the server is not initialized")
             return
-        if method == types.INITIALIZE and self._initialize_seen:
+        if method == types.INITIALIZE and self.initialize_seen:
             self.send_error(msg_id, INVALID_REQUEST, "initialize was already received")
             return
         if self._shutdown:
@@ -178,7 +180,7 @@ class KernelBridgeProtocol(LanguageServerProtocol):
             return
         if method == types.INITIALIZE:
             # Only a well-formed initialize counts: a rejected one may be sent again.
-            self._initialize_seen = True
+            self.initialize_seen = True
         self.handle_message(message)
 
     def _receive_direct(self, msg_id: int | str, raw: Any, params_cls: type,
@@ -264,7 +266,7 @@ class KernelBridgeProtocol(LanguageServerProtocol):
             await asyncio.wait(tasks, timeout=timeout)
 
     def _receive_notification(self, method: str, data: dict[str, Any]) -> None:
-        if not self._initialize_seen and method not in _ALWAYS_ALLOWED:
+        if not self.initialize_seen and method not in _ALWAYS_ALLOWED:
             return  # LSP: notifications before initialize are dropped
         try:
             message = self.structure_message(data)

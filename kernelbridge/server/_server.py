@@ -1,9 +1,15 @@
 """The kernelbridge language server: one editor connection, the bridge behind it.
 
-``KernelBridgeServer.serve`` owns everything in one task group: the reader of the
-editor's messages, the writer task, request handlers, signal handling and the bridge
-with its kernels. It returns after ``exit``, end of input, SIGTERM or SIGINT, once every
-kernel the daemon started has been shut down.
+``KernelBridgeServer.serve`` owns everything: the reader of the editor's messages, the
+writer task, request handlers, signal handling and the bridge with its kernels. It
+returns after ``exit``, end of input, SIGTERM or SIGINT, once every kernel the daemon
+started has been shut down.
+
+It serves in two steps. Until ``initialize`` is answered (the handshake) it runs on bare
+asyncio: the reader callback, pygls's synchronous initialize, and a direct write of the
+response. Only then does it make its first anyio call, which imports anyio's asyncio
+backend (~30 ms), and start the task groups: the editor has its answer by then
+(bench/: start-up). Messages that arrive meanwhile wait, in order, for the second step.
 """
 
 from __future__ import annotations
@@ -98,6 +104,9 @@ class KernelBridgeServer(LanguageServer):
         self.channel = EditorChannel(self.protocol)
         self.bridge = Bridge(self.channel, self.options.bridge_options())
         self.cell_runner = CellRunner(self.bridge, CellChannel(self))
+        # Messages received after initialize, until serve's task groups run (see serve).
+        self._held: list[dict[str, Any] | FramingError] | None = None
+        self._handshake: asyncio.Future[None] | None = None
         register_features(self)
 
     def configure(self, options: ServerOptions) -> None:
@@ -111,35 +120,60 @@ class KernelBridgeServer(LanguageServer):
         """Serve one editor on ``read_fd``/``write_fd`` (pipes, sockets or files) until
         exit; returns the exit code. ``handle_signals``: stop on SIGTERM/SIGINT/SIGHUP."""
         protocol = self.protocol
-        reader = FdReader(read_fd)
+        loop = asyncio.get_running_loop()
         writer = FdWriter(write_fd)
-        async with anyio.create_task_group() as tg:
-            await tg.start(self.bridge.serve)
-            tg.start_soon(protocol.outbox.run_writer, writer, lambda: protocol.stop(0))
-            async with anyio.create_task_group() as handlers:
-                protocol.attach(handlers)
-                handlers.start_soon(self._read, reader)
-                if handle_signals:
-                    handlers.start_soon(self._watch_signals)
-                await protocol.stopped.wait()
-                handlers.cancel_scope.cancel()
-            with anyio.CancelScope(shield=True):
-                await protocol.stop_requests()
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_DEADLINE):
-                await self.bridge.close()
-            protocol.outbox.close()
-            with anyio.CancelScope(shield=True):
-                await protocol.outbox.drain(2.0)
-            tg.cancel_scope.cancel()
+        protocol.outbox.write_directly(writer)
+        self._held = []
+        handshake = loop.create_future()
+        self._handshake = handshake
+        signals = self._watch_signals(loop) if handle_signals else []
+        # A plain task, owned here (cancelled and awaited below): the handshake runs
+        # before any task group exists.
+        reading = loop.create_task(self._read(FdReader(read_fd)))
+        stopped = loop.create_task(protocol.stopped.wait())
+        try:
+            await asyncio.wait([handshake, stopped], return_when=asyncio.FIRST_COMPLETED)
+            async with anyio.create_task_group() as tg:
+                await tg.start(self.bridge.serve)
+                tg.start_soon(protocol.outbox.run_writer, writer, lambda: protocol.stop(0))
+                async with anyio.create_task_group() as handlers:
+                    protocol.attach(handlers)
+                    self._release_held()
+                    await stopped
+                    reading.cancel()  # nothing more is handled once stopping
+                    handlers.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    await protocol.stop_requests()
+                with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_DEADLINE):
+                    await self.bridge.close()
+                protocol.outbox.close()
+                with anyio.CancelScope(shield=True):
+                    await protocol.outbox.drain(2.0)
+                tg.cancel_scope.cancel()
+        finally:
+            for signum in signals:
+                loop.remove_signal_handler(signum)
+            for task in (reading, stopped):
+                task.cancel()
+            await asyncio.wait([reading, stopped])
         return protocol.exit_code
 
     async def _read(self, reader: FdReader) -> None:
-        await reader.run(message_feeder(self._receive))
+        try:
+            await reader.run(message_feeder(self._receive))
+        except Exception:
+            log.exception("reading the editor's input failed: stopping")
+            self.protocol.stop(1)
+            return
         # The editor went away: a clean stop (its kernels are shut down all the same).
         log.info("end of input: stopping")
         self.protocol.stop(0)
 
     def _receive(self, item: dict[str, Any] | FramingError) -> None:
+        held = self._held
+        if held is not None and self.protocol.initialize_seen:
+            held.append(item)  # the handshake is over: handled once serving (serve)
+            return
         protocol = self.protocol
         try:
             if isinstance(item, dict):
@@ -148,13 +182,25 @@ class KernelBridgeServer(LanguageServer):
                 protocol.receive_error(item)
         except Exception:  # a bug must not stop the daemon: log it, go on
             log.exception("error while handling a message")
+        if held is not None and protocol.initialize_seen and not self._handshake.done():
+            self._handshake.set_result(None)
 
-    async def _watch_signals(self) -> None:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
-            async for signum in sigs:
-                log.info("signal %s: stopping", signum)
-                self.protocol.stop(128 + signum)
-                return
+    def _release_held(self) -> None:
+        """Handle what arrived after ``initialize`` and before the task groups existed."""
+        held, self._held = self._held, None
+        for item in held or ():
+            self._receive(item)
+
+    def _watch_signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
+        """Stop on SIGTERM, SIGINT, SIGHUP; returns the signals to unregister."""
+        def on_signal(signum: int) -> None:
+            log.info("signal %s: stopping", signum)
+            self.protocol.stop(128 + signum)
+
+        signals = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
+        for signum in signals:
+            loop.add_signal_handler(signum, on_signal, signum)
+        return signals
 
 
 def run_stdio() -> int:
@@ -177,6 +223,7 @@ def run_stdio() -> int:
     async def main() -> int:
         return await KernelBridgeServer().serve(in_fd, out_fd)
 
+    # asyncio.run, not anyio.run: anyio's would import its backend before the handshake.
     with contextlib.suppress(KeyboardInterrupt):
-        return anyio.run(main, backend="asyncio")
+        return asyncio.run(main())
     return 130

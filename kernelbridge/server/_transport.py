@@ -330,14 +330,22 @@ class Outbox:
         self._queue: deque[bytes | OutputItem] = deque()
         # Set by the writer: a non-blocking write, used while nothing waits in the queue.
         self._direct: Callable[[bytes], int] | None = None
-        self._wakeup = anyio.Event()
+        # asyncio's events, not anyio's: the outbox exists (and writes) before the
+        # daemon's first anyio call, which imports anyio's backend (see serve()).
+        self._wakeup = asyncio.Event()
         self._closed = False
         self.max_batch_bytes = max_batch_bytes
         self.coalesce_window = coalesce_window
-        self._flushed = anyio.Event()
+        self._flushed = asyncio.Event()
         self._writing = False
         self.seq: dict[str, int] = {}
         self.sent_frames = 0
+
+    def write_directly(self, writer: FdWriter) -> None:
+        """Let ``put`` write to ``writer`` itself while the writer task is idle (or not
+        running yet): pipes and sockets only."""
+        if getattr(writer, "pollable", False):  # duck-typed writers of tests are not
+            self._direct = writer.try_write
 
     def put(self, body: bytes) -> None:
         """Queue one JSON-RPC message body (or write it at once when nothing waits)."""
@@ -420,8 +428,7 @@ class Outbox:
         """Drain the queue into ``writer`` until closed and empty. A vanished reader
         (EPIPE) calls ``on_broken`` and ends the writer; what is queued is dropped, as
         nobody can read it."""
-        if getattr(writer, "pollable", False):
-            self._direct = writer.try_write
+        self.write_directly(writer)
         while True:
             hold = self._hold()
             keep = 1 if hold else 0
@@ -446,7 +453,7 @@ class Outbox:
                 self._flushed.set()
                 if self._closed:
                     return
-            self._wakeup = anyio.Event()
+            self._wakeup = asyncio.Event()
             with anyio.move_on_after(hold if hold else math.inf):
                 await self._wakeup.wait()
 
@@ -454,5 +461,5 @@ class Outbox:
         """Wait (bounded) until everything queued so far has been written."""
         with anyio.move_on_after(timeout):
             while self._queue or self._writing:
-                self._flushed = anyio.Event()
+                self._flushed = asyncio.Event()
                 await self._flushed.wait()
