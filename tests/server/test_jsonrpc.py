@@ -179,3 +179,30 @@ async def test_requests_before_initialize_and_after_shutdown() -> None:
         await client.send({"jsonrpc": "2.0", "method": "exit"})
         with anyio.fail_after(10):
             assert await process.wait() == 0
+
+
+async def test_messages_sent_with_initialize_are_handled_after_it_in_order() -> None:
+    # The daemon answers initialize before its task groups exist (start-up); what came in
+    # the same read waits for them, and nothing is lost or reordered.
+    async with await anyio.open_process(DAEMON, env=daemon_env()) as process:
+        raw = Raw(process)
+        try:
+            messages: list[Any] = [
+                {"jsonrpc": "2.0", "id": "early", "method": "kernelbridge/kernels"},
+                {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                 "params": {"capabilities": {}, "processId": None}},
+                {"jsonrpc": "2.0", "method": "initialized", "params": {}},
+                {"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+                    "textDocument": {"uri": "file:///tmp/a.py", "languageId": "python",
+                                     "version": 1, "text": "x = 1\n"}}},
+            ] + [{"jsonrpc": "2.0", "id": n, "method": "kernelbridge/kernels"}
+                 for n in range(1, 6)] + [{"jsonrpc": "2.0", "id": 6, "method": "shutdown"}]
+            await raw.send_bytes(b"".join(body(orjson.dumps(m)) for m in messages))
+            answers = [await raw.response() for _ in range(8)]
+            assert answers[0]["id"] == "early" and answers[0]["error"]["code"] == -32002
+            assert answers[1]["id"] == 0 and "capabilities" in answers[1]["result"]
+            assert [a["id"] for a in answers[2:]] == [1, 2, 3, 4, 5, 6]
+            assert all(a["result"] == [] for a in answers[2:7])
+            assert answers[7]["result"] is None
+        finally:
+            process.kill()
