@@ -356,7 +356,7 @@ class DaemonClient:
         self._enqueue(encode_message(message))
         # Registered after the enqueue (which may raise): the response cannot overtake
         # it, the reader runs only once this task awaits.
-        pending = Pending(self._loop)
+        pending = Pending()
         self._pending[request_id] = pending
         try:
             await pending.wait(timeout)

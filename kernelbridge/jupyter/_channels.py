@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 FrameHandler = Callable[[list[bytes]], None]
 log = logging.getLogger("kernelbridge.jupyter")
+# Raw option and flag values: zmq.EVENTS and zmq.POLLIN are enums, and an enum "&" costs
+# more than the getsockopt itself.
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
 
 
 def _curve_client(sock: zmq.Socket, info: ConnectionInfo) -> None:
@@ -93,7 +97,7 @@ class SocketReader:
                 await anyio.lowlevel.checkpoint()  # a flood: let other tasks run between batches
                 continue
             # Reading EVENTS resets the edge; wait only if nothing is pending now.
-            if sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            if sock.get(_EVENTS) & _POLLIN:
                 continue
             await anyio.wait_readable(self._fd)
 
@@ -120,7 +124,7 @@ class SocketReader:
                     loop.call_soon(self._on_readable, loop)
                     return
                 # Reading EVENTS resets the fd's edge; go again if more came meanwhile.
-                if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                if not sock.get(_EVENTS) & _POLLIN:
                     return
         except zmq.ZMQError:  # closed under us: the reader is being stopped
             return
@@ -179,7 +183,8 @@ class KernelChannels:
             ) from None
         except zmq.ZMQError as exc:
             raise KernelUnavailable(f"cannot send on {channel}: {exc}") from None
-        self.readers[channel].drain()
+        if sock.get(_EVENTS) & _POLLIN:
+            self.readers[channel].drain()
 
     async def run(self) -> None:
         async with anyio.create_task_group() as tg:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import TaskStatus
 
+from kernelbridge._aio import Signal
+
 from ._channels import Heartbeat, KernelChannels
 from ._errors import (
     ClientClosed,
@@ -82,10 +84,10 @@ class Request:
         self.msg = msg
         self.track_outputs = track_outputs
         self._reply: Message | None = None
-        self._reply_event = anyio.Event()
+        self._reply_event = Signal()
         self._outputs: deque[Message] = deque()
         self._outputs_done = not track_outputs
-        self._wakeup: anyio.Event | None = None
+        self._wakeup: Signal | None = None
         self._error: JupyterError | None = None
 
     @property
@@ -128,8 +130,7 @@ class Request:
             if timeout is None and self.msg.msg_type != "execute_request":
                 timeout = self._client.options.request_timeout
             try:
-                with anyio.fail_after(timeout):
-                    await self._reply_event.wait()
+                await self._reply_event.wait(timeout)
             except TimeoutError:
                 raise KernelTimeout(
                     f"no {self.msg.msg_type.replace('_request', '_reply')} within {timeout} s"
@@ -151,10 +152,9 @@ class Request:
                 return
             if self._error is not None:
                 raise self._error
-            self._wakeup = anyio.Event()
+            self._wakeup = Signal()
             try:
-                with anyio.fail_after(timeout):
-                    await self._wakeup.wait()
+                await self._wakeup.wait(timeout)
             except TimeoutError:
                 raise KernelTimeout(f"no output within {timeout} s") from None
             finally:
