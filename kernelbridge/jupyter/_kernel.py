@@ -302,8 +302,10 @@ class Kernel:
         if self._watch_scope is not None:
             self._watch_scope.cancel()  # the old process's exit is not a death
         # An unresponsive kernel (stopped, frozen) cannot answer shutdown_request: do not
-        # wait shutdown_wait for it, kill it.
-        now = not self.client.responsive
+        # wait shutdown_wait for it, kill it. Nor send one to a process that has exited:
+        # jupyter_client's socket would keep it queued and hand it to the new kernel on
+        # the same ports, which then shuts down (seen with xeus-python after a kill -9).
+        now = not self.client.responsive or self.exit_code is not None
         self.client.begin_restart()
         try:
             await self._manager.restart_kernel(now=now)

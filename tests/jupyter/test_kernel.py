@@ -189,8 +189,20 @@ async def test_kill_9_detected_fast_and_pending_failed(kernel: Kernel) -> None:
     assert not client.alive
     with pytest.raises(KernelDied):
         client.execute("1")
-    # A dead kernel can still be restarted by its owner.
+    # A dead kernel can still be restarted by its owner, without a shutdown_request to
+    # the dead process: jupyter_client would keep it queued and hand it to the new
+    # kernel on the same ports, which then exits (xeus-python did, under load).
+    manager = kernel._manager
+    restarts: list[dict[str, object]] = []
+    restart_kernel = manager.restart_kernel
+
+    async def spy(**kwargs: object) -> None:
+        restarts.append(kwargs)
+        await restart_kernel(**kwargs)
+
+    manager.restart_kernel = spy
     await kernel.restart()
+    assert restarts == [{"now": True}]
     assert (await client.run("1", timeout=20)).status == "ok"
 
 
