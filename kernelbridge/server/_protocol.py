@@ -34,7 +34,7 @@ from ._errors import (
     REQUEST_CANCELLED,
     SERVER_NOT_INITIALIZED,
 )
-from ._params import describe_structure_error, envelope_type, without_nulls
+from ._params import describe_structure_error, without_nulls
 from ._transport import FramingError, Outbox
 
 if TYPE_CHECKING:
@@ -57,17 +57,11 @@ def _valid_id(value: Any) -> bool:
 class KernelBridgeProtocol(LanguageServerProtocol):
     """The JSON-RPC side of one editor connection."""
 
-    # method → params class of kernelbridge's own requests; filled by the server.
-    params_types: dict[str, type] = {}
-
     def __init__(self, server: LanguageServer, converter: Converter) -> None:
         super().__init__(server, converter)
         self.outbox = Outbox()
         self.stopped = asyncio.Event()  # not anyio's: see KernelBridgeServer.serve
         self.exit_code = 0
-        # Envelope classes of kernelbridge methods, made on first use: direct dispatch
-        # rarely needs them, and making all of them cost start-up 23 ms.
-        self._envelopes: dict[str, type] = {}
         self._task_group: TaskGroup | None = None
         # A well-formed initialize was received (and, pygls's handler being synchronous,
         # answered).
@@ -88,15 +82,6 @@ class KernelBridgeProtocol(LanguageServerProtocol):
         self.stopped.set()
 
     # -- incoming ---------------------------------------------------------------------
-
-    def get_message_type(self, method: str) -> type[Any] | None:
-        params_cls = self.params_types.get(method)
-        if params_cls is None:
-            return super().get_message_type(method)
-        envelope = self._envelopes.get(method)
-        if envelope is None:
-            envelope = self._envelopes[method] = envelope_type(method, params_cls)
-        return envelope
 
     def receive_error(self, error: FramingError) -> None:
         """Answer input that was not a message (bad framing or JSON): id null."""
@@ -161,7 +146,7 @@ class KernelBridgeProtocol(LanguageServerProtocol):
                             "(a notification: send it without an id)")
             return
         direct = self.direct_methods.get(method)
-        if direct is not None and self._task_group is not None:
+        if direct is not None:
             self._receive_direct(msg_id, data.get("params"), *direct)
             return
         if "result" in data or "error" in data:
@@ -279,6 +264,9 @@ class KernelBridgeProtocol(LanguageServerProtocol):
         self.handle_message(message)
 
     def _receive_response(self, data: dict[str, Any]) -> None:
+        # pygls takes a message with a "method" key for a request, even "method": null:
+        # it would answer this response as one (-32601).
+        data = {k: v for k, v in data.items() if k != "method"}
         try:
             message = self.structure_message(data)
         except (JsonRpcInvalidParams, JsonRpcInternalError):

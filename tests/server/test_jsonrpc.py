@@ -138,6 +138,9 @@ async def test_unknown_method_and_command(raw: Raw) -> None:
     # Notifications of unknown methods and responses to nothing are ignored, silently.
     await raw.send({"jsonrpc": "2.0", "method": "kernelbridge/nope"})
     await raw.send({"jsonrpc": "2.0", "id": 99, "result": None})
+    # "method": null is no method: still a response, not answered (fuzz find).
+    await raw.send({"jsonrpc": "2.0", "id": 98, "method": None, "result": 1})
+    await raw.send({"jsonrpc": "2.0", "id": 97, "method": None, "error": {"code": 1}})
     await alive(raw)
 
 
