@@ -7,12 +7,14 @@ on top of it: they spawn a daemon, drive it over JSON-RPC with ``kernelbridge.cl
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
 
 
 class TerminalOutput:
@@ -138,11 +140,22 @@ def _serve(log_level: str) -> int:
     return run_stdio()
 
 
+def _log_level_default() -> str:
+    return os.environ.get("KERNELBRIDGE_LOG", "WARNING")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    if args_list == ["--stdio"]:
+        # What an editor runs: serve without building the parser (argparse and its
+        # subcommands are a few ms of the daemon's start-up).
+        return _serve(_log_level_default())
+    import argparse
+
     parser = argparse.ArgumentParser(prog="kernelbridge", description=__doc__)
     parser.add_argument("--stdio", action="store_true",
                         help="serve one editor over JSON-RPC on stdin/stdout (the daemon)")
-    parser.add_argument("--log-level", default=os.environ.get("KERNELBRIDGE_LOG", "WARNING"),
+    parser.add_argument("--log-level", default=_log_level_default(),
                         help="level of the daemon's log on stderr (WARNING)")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("kernelspecs", help="list installed kernelspecs").set_defaults(
@@ -157,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("-k", "--kernel", default="python3", help="kernelspec name (python3)")
     p.add_argument("file")
     p.set_defaults(func=_run)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_list)
     if args.stdio:
         return _serve(args.log_level)
     if args.command is None:

@@ -18,10 +18,8 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import hashlib
 import os
 import re
-import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -207,6 +205,11 @@ class ImageStore:
 
     def write(self, mime: str, value: str) -> str:
         """The file of image ``value`` (base64 for binary types, text for SVG)."""
+        # Imported here, not at the top: hashlib and tempfile (with shutil, random, bz2,
+        # lzma) were ~10 ms of the daemon's start-up, before any image exists.
+        import hashlib
+        import tempfile
+
         binary = mime in _BINARY_IMAGES
         data = base64.b64decode(value, validate=False) if binary else value.encode()
         name = hashlib.sha256(data).hexdigest()[:32] + _IMAGE_SUFFIX[mime]
@@ -254,6 +257,8 @@ class OutputStore:
         key = (kernel_id, execution_id)
         path = self.texts.get(key)
         if path is None:
+            import tempfile  # see ImageStore.write
+
             if self._text_dir is None:
                 self._text_dir = Path(tempfile.mkdtemp(prefix="kernelbridge-output-"))
             fd, name = tempfile.mkstemp(dir=self._text_dir, suffix=".jsonl")

@@ -2,8 +2,9 @@
 bridge, wrap the result. The wire shapes are protocol.md's.
 
 Each kernelbridge method is registered twice from one table: as ``kernelbridge/<name>``
-with typed params, and as the ``workspace/executeCommand`` command
-``kernelbridge.<name>`` taking the same params object as its single argument.
+with typed params (served by the protocol's direct dispatch, not pygls's), and as the
+``workspace/executeCommand`` command ``kernelbridge.<name>`` taking the same params
+object as its single argument.
 """
 
 from __future__ import annotations
@@ -258,7 +259,6 @@ METHODS: dict[str, tuple[type, Handler]] = {
     "outputText": (OutputTextParams, output_text),
     "outputData": (OutputDataParams, output_data),
 }
-PARAMS_TYPES = {f"kernelbridge/{name}": cls for name, (cls, _) in METHODS.items()}
 
 
 # -- LSP ------------------------------------------------------------------------------
@@ -424,7 +424,7 @@ def _command(ls: KernelBridgeServer, name: str, params_cls: type, handler: Handl
 def register_features(ls: KernelBridgeServer) -> None:
     for name, (params_cls, fn) in METHODS.items():
         handler = _mapped(fn)
-        ls.feature(f"kernelbridge/{name}")(functools.partial(handler, ls))
+        # Served by the protocol's direct dispatch, not pygls's (no feature to register).
         ls.protocol.direct_methods[f"kernelbridge/{name}"] = (
             params_cls, functools.partial(handler, ls))
         ls.command(f"kernelbridge.{name}")(_command(ls, name, params_cls, handler))
@@ -441,4 +441,4 @@ def register_features(ls: KernelBridgeServer) -> None:
     ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)(functools.partial(did_close, ls))
 
 
-__all__ = ["METHODS", "PARAMS_TYPES", "register_features"]
+__all__ = ["METHODS", "register_features"]

@@ -250,19 +250,3 @@ def describe_structure_error(exc: Exception, root: str = "") -> str:
             parts.append(f"{where}: {what}")
         return "; ".join(parts)
     return str(exc)
-
-
-def envelope_type(method: str, params_cls: type) -> type:
-    """The request envelope class (id, method, jsonrpc, params) of ``method``, the shape
-    pygls structures an incoming request into."""
-    name = "".join(part[:1].upper() + part[1:] for part in re.split(r"[/.]", method))
-    return attrs.make_class(
-        f"{name}Request",
-        {
-            "id": attrs.field(type=int | str),
-            "params": attrs.field(type=params_cls, factory=params_cls)
-            if params_cls is NoParams else attrs.field(type=params_cls),
-            "method": attrs.field(type=str, default=method),
-            "jsonrpc": attrs.field(type=str, default="2.0"),
-        },
-    )

@@ -90,9 +90,8 @@ class KernelBridgeServer(LanguageServer):
 
     def __init__(self) -> None:
         from ._cellfeatures import CellChannel
-        from ._features import PARAMS_TYPES, register_features
+        from ._features import register_features
 
-        KernelBridgeProtocol.params_types = PARAMS_TYPES
         super().__init__(
             "kernelbridge",
             __version__,
