@@ -130,6 +130,10 @@ def _run(args: argparse.Namespace) -> int:
 def _serve(log_level: str) -> int:
     import logging
 
+    from kernelbridge import _startup
+
+    _startup.begin()  # cheap garbage collections until initialize is answered
+
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="kernelbridge %(levelname)s %(name)s: %(message)s")
     # pygls logs every bad request with a traceback; kernelbridge answers and logs them.

@@ -25,7 +25,7 @@ import anyio
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from kernelbridge import __version__
+from kernelbridge import __version__, _startup
 from kernelbridge.bridge import Bridge, CellRunner, OutputItem
 
 from ._options import ServerOptions
@@ -132,6 +132,7 @@ class KernelBridgeServer(LanguageServer):
         stopped = loop.create_task(protocol.stopped.wait())
         try:
             await asyncio.wait([handshake, stopped], return_when=asyncio.FIRST_COMPLETED)
+            _startup.end()  # the daemon serves: freeze the start-up heap
             async with anyio.create_task_group() as tg:
                 await tg.start(self.bridge.serve)
                 tg.start_soon(protocol.outbox.run_writer, writer, lambda: protocol.stop(0))
