@@ -36,7 +36,8 @@ import pytest
 
 from tests.terminal import render_terminal
 
-from .rpc_fuzz import LONG, RawDaemon, id_key, report_figures
+from .rpc_fuzz import LONG, RawDaemon, report_figures
+from .wire_check import id_key
 
 LINES = int(os.environ.get("KB_INTEGRITY_LINES", "200000" if LONG else "20000"))
 SMALL = max(100, LINES // 4)  # floods of one kernel message per line are slower to make

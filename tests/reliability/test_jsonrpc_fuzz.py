@@ -60,13 +60,11 @@ from .rpc_fuzz import (
     FuzzFailure,
     FuzzRunner,
     RawDaemon,
-    StrictFrameReader,
-    WireViolation,
     frame,
-    id_key,
     probe_frame,
     report_figures,
 )
+from .wire_check import StrictFrameReader, WireViolation, id_key
 
 TOTAL = int(os.environ.get("KB_FUZZ_EXAMPLES", "100000" if LONG else "11000"))
 BATCH = 20
