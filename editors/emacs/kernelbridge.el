@@ -104,6 +104,8 @@ which imports jedi, can take several seconds.  \\[keyboard-quit] stops a wait."
   "Face of a source cell the kernel runs.")
 (defface kernelbridge-diagnostic '((t :inherit error :underline t))
   "Face of lines that raised in a cell run.")
+(defface kernelbridge-unresponsive '((t :inherit warning))
+  "Face of the state of a kernel that stopped answering, in the mode line.")
 
 ;;;; State
 
@@ -690,8 +692,9 @@ ON-DONE is called with the result."
 ;;;; Notifications and requests from the daemon
 
 (cl-defmethod kernelbridge-handle-notification
-  (_conn (_m (eql kernelbridge/status)) &key kernelId state executionId &allow-other-keys)
-  "A kernel changed STATE."
+  (_conn (_m (eql kernelbridge/status)) &key kernelId state executionId reason
+         &allow-other-keys)
+  "Kernel KERNELID changed STATE (REASON: why, on unresponsive and dead)."
   (let ((old (kernelbridge--state kernelId))
         (known (kernelbridge--kernel kernelId)))
     (kernelbridge--set-state kernelId state)
@@ -705,6 +708,14 @@ ON-DONE is called with the result."
       (kernelbridge--repl-notice kernelId "kernel died (M-x kernelbridge-restart)")
       (message "kernelbridge: kernel %s died; M-x kernelbridge-restart to relaunch it"
                (kernelbridge--kernel-name kernelId)))
+    (when (and (equal state "unresponsive") (not (equal old "unresponsive")))
+      (message "kernelbridge: kernel %s is unresponsive: %s.  Requests wait for it; \
+M-x kernelbridge-restart kills and relaunches it"
+               (kernelbridge--kernel-name kernelId)
+               (or reason "it stopped answering its heartbeat")))
+    (when (and (equal old "unresponsive") (member state '("busy" "idle")))
+      (message "kernelbridge: kernel %s answers again (%s)"
+               (kernelbridge--kernel-name kernelId) state))
     (force-mode-line-update t)))
 
 (cl-defmethod kernelbridge-handle-notification
@@ -1291,7 +1302,14 @@ With a prefix argument DETAIL, ask for more detail (e.g. the source)."
 ;;;; Mode line and the minor mode
 
 (defun kernelbridge--state-string (kid)
-  (if kid (format " [%s]" (or (kernelbridge--state kid) "?")) ""))
+  "Mode line text of the state of kernel KID: \" [idle]\", or \"\" without KID.
+An unresponsive kernel's state has the face `kernelbridge-unresponsive'."
+  (if kid
+      (let ((state (or (kernelbridge--state kid) "?")))
+        (format " [%s]" (if (equal state "unresponsive")
+                            (propertize state 'face 'kernelbridge-unresponsive)
+                          state)))
+    ""))
 
 (defun kernelbridge--lighter ()
   "Mode line text of `kernelbridge-mode'."

@@ -77,6 +77,59 @@
   (should (equal (kernelbridge--terminal "abc" 3 "\b\bX") '("" "aXc" 2)))
   (should (equal (kernelbridge--terminal "" 0 "x\r\n") '("x\n" "" 0))))
 
+;;;; Notifications, without the daemon
+
+(ert-deftest kb-unresponsive-status ()
+  "An unresponsive kernel is shown with a warning face; a message when it
+becomes unresponsive and one when it answers again."
+  (let* ((kid "0123456789abcdef0123456789abcdef")
+         (said nil)
+         (real-message (symbol-function 'message))
+         (status (lambda (state &rest more)
+                   (apply #'kernelbridge-handle-notification nil 'kernelbridge/status
+                          :kernelId kid :state state more)))
+         (face-of-state (lambda (lighter)
+                          (get-text-property (1+ (string-match "\\[" lighter))
+                                             'face lighter)))
+         (reason "the kernel stopped answering its heartbeat \
+(its process is alive: stopped, frozen or overloaded)"))
+    (unwind-protect
+        (cl-letf (((symbol-function 'message)
+                   (lambda (fmt &rest args)
+                     (push (apply #'format-message fmt args) said)
+                     (apply real-message fmt args))))
+          (with-temp-buffer
+            (kernelbridge--store-kernel (list :kernelId kid :kernelspec "python3" :state "idle"))
+            (setq-local kernelbridge--kernel-id kid)
+            (should (equal (kernelbridge--lighter) " KB:python3 [idle]"))
+            (funcall status "unresponsive" :reason reason)
+            (funcall status "unresponsive" :reason reason) ; said once only
+            (let ((lighter (kernelbridge--lighter)))
+              (should (equal lighter " KB:python3 [unresponsive]"))
+              (should (eq (funcall face-of-state lighter) 'kernelbridge-unresponsive)))
+            (should (equal (length said) 1))
+            (should (string-match-p
+                     "^kernelbridge: kernel python3 01234567 is unresponsive: the kernel stopped \
+answering its heartbeat .*kernelbridge-restart"
+                     (car said)))
+            ;; its heartbeat answers again: the state before is sent again
+            (funcall status "idle")
+            (let ((lighter (kernelbridge--lighter)))
+              (should (equal lighter " KB:python3 [idle]"))
+              (should-not (funcall face-of-state lighter)))
+            (should (equal (length said) 2))
+            (should (equal (car said) "kernelbridge: kernel python3 01234567 answers again (idle)"))
+            ;; a busy of an execution also ends it
+            (funcall status "unresponsive" :reason reason)
+            (funcall status "busy" :executionId "01234567-9")
+            (should (equal (kernelbridge--lighter) " KB:python3 [busy]"))
+            (should (equal (length said) 4))
+            (should (equal (car said) "kernelbridge: kernel python3 01234567 answers again (busy)"))
+            (funcall status "idle" :executionId "01234567-9")
+            (should (equal (length said) 4))))
+      (remhash kid kernelbridge--kernels)
+      (remhash "01234567-9" kernelbridge--executions))))
+
 ;;;; Against the daemon
 
 (ert-deftest kb-start-and-mode-line ()

@@ -1,4 +1,4 @@
--- Pure Lua parts: terminal semantics of stream text, ANSI colours, options. No daemon.
+-- Pure Lua parts: terminal semantics of stream text, ANSI colours, options, status notifications. No daemon.
 local H = dofile(os.getenv("KB_NVIM_ROOT") .. "/tests/harness.lua")
 local terminal = require("kernelbridge.terminal")
 local ansi = require("kernelbridge.ansi")
@@ -235,6 +235,57 @@ H.test("output: images as paths by default, kitty placements over reserved rows"
   H.eq(kitty.delete(id), written[1])
   H.eq({}, output.placed)
   config.set({})
+end)
+
+H.test("status: unresponsive warns once, its recovery is told, the statusline shows it", function()
+  local kb = require("kernelbridge")
+  local kernels = require("kernelbridge.kernels")
+  local on_status = require("kernelbridge.client").handlers["kernelbridge/status"]
+  local kid = "0123456789abcdef0123456789abcdef"
+  local reason = "the kernel stopped answering its heartbeat (its process is alive: stopped, frozen or overloaded)"
+  local said = {}
+  local real_notify = vim.notify
+  vim.notify = function(msg, level)
+    said[#said + 1] = { msg, level }
+  end
+  local ok, err = pcall(function()
+    vim.cmd("enew")
+    local b = vim.api.nvim_get_current_buf()
+    kernels.update({ kernelId = kid, kernelspec = "python3", displayName = "Python 3 (ipykernel)", state = "idle" })
+    kernels.bind(b, kid)
+    H.eq("python3 idle", kb.statusline(b))
+
+    on_status(nil, { kernelId = kid, state = "unresponsive", reason = reason })
+    on_status(nil, { kernelId = kid, state = "unresponsive", reason = reason }) -- told once
+    H.eq("unresponsive", kb.status(b))
+    H.eq("python3 unresponsive", kb.statusline(b))
+    H.eq(1, #said, "notifications")
+    H.eq(vim.log.levels.WARN, said[1][2])
+    H.ok(said[1][1]:find("kernelbridge: kernel Python 3 (ipykernel) [01234567] is unresponsive: " .. reason, 1, true),
+      said[1][1])
+    H.ok(said[1][1]:find(":KernelbridgeRestart", 1, true), "the way out")
+
+    -- its heartbeat answers again: the state before is sent again
+    on_status(nil, { kernelId = kid, state = "idle" })
+    H.eq("python3 idle", kb.statusline(b))
+    H.eq({ "kernelbridge: kernel Python 3 (ipykernel) [01234567] answers again (idle)", vim.log.levels.INFO },
+      said[2])
+
+    -- a busy of an execution also ends it; its idle is not a recovery
+    on_status(nil, { kernelId = kid, state = "unresponsive", reason = reason })
+    on_status(nil, { kernelId = kid, state = "busy", executionId = "01234567-9" })
+    on_status(nil, { kernelId = kid, state = "idle", executionId = "01234567-9" })
+    H.eq(4, #said, "notifications")
+    H.eq(vim.log.levels.WARN, said[3][2])
+    H.eq({ "kernelbridge: kernel Python 3 (ipykernel) [01234567] answers again (busy)", vim.log.levels.INFO },
+      said[4])
+    H.eq("python3 idle", kb.statusline(b))
+  end)
+  vim.notify = real_notify
+  kernels.forget(kid)
+  if not ok then
+    error(err, 0)
+  end
 end)
 
 H.test("the help file's tags are valid", function()

@@ -325,10 +325,10 @@ function M.clear(first, last)
   end
 end
 
---- State of the buffer's kernel for a statusline: "starting", "idle", "busy", "restarting",
---- "dead", or "" when the buffer has no kernel.
+--- State of the buffer's kernel for a statusline: "starting", "idle", "busy", "unresponsive",
+--- "restarting", "dead", or "" when the buffer has no kernel.
 ---@param bufnr? integer
----@return string
+---@return kernelbridge.KernelState|""
 function M.status(bufnr)
   local id = kernels.for_buffer(buffer(bufnr))
   local k = id and kernels.kernels[id]

@@ -95,6 +95,16 @@ function M.on_status(p)
         or "died. :KernelbridgeRestart starts it again (its variables are lost)."
       notify("kernel " .. M.label(p.kernelId) .. " " .. how, vim.log.levels.ERROR)
     end
+  elseif p.state == "unresponsive" and before ~= "unresponsive" then
+    notify(
+      "kernel " .. M.label(p.kernelId) .. " is unresponsive: "
+        .. (p.reason or "it stopped answering its heartbeat")
+        .. ". Requests wait for it; :KernelbridgeRestart kills and restarts it.",
+      vim.log.levels.WARN
+    )
+  elseif before == "unresponsive" and (p.state == "busy" or p.state == "idle") then
+    -- Always shown (not subject to options.notify): it ends the warning above.
+    notify("kernel " .. M.label(p.kernelId) .. " answers again (" .. p.state .. ")", vim.log.levels.INFO)
   end
   changed()
 end

@@ -10,7 +10,7 @@
 ---@field output? kernelbridge.OutputOptions
 ---@field codelens? boolean Show the daemon's "Run cell" / "Run above" code lenses. Default: false.
 ---@field on_attach? fun(client: table, bufnr: integer) Called when the client attaches to a buffer.
----@field notify? boolean Show kernel start/stop messages with vim.notify. Errors are always shown. Default: true.
+---@field notify? boolean Show kernel start/stop messages with vim.notify. Errors and warnings are always shown. Default: true.
 
 ---@class kernelbridge.OutputOptions
 ---@field virtual_lines? boolean Draw output under the executed code. Default: true.
@@ -24,12 +24,21 @@
 ---@field start { line: integer, character: integer }
 ---@field ["end"] { line: integer, character: integer }
 
+-- A kernel state, protocol.md §5.2.
+---@alias kernelbridge.KernelState
+---| "starting"
+---| "idle"
+---| "busy"
+---| "unresponsive" # a kernel the daemon started stopped answering its heartbeat; its process lives
+---| "restarting"
+---| "dead"
+
 ---@class kernelbridge.Kernel  protocol.md §3.1 (only the fields the plugin reads)
 ---@field kernelId string
 ---@field kernelspec string
 ---@field displayName string
 ---@field language string
----@field state "starting"|"idle"|"busy"|"restarting"|"dead"
+---@field state kernelbridge.KernelState
 ---@field owned boolean
 ---@field connectionFile string
 ---@field documents string[]
