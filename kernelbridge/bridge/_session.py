@@ -139,6 +139,8 @@ class KernelSession:
         # Valid kernel messages not forwarded for being anomalous (protocol.md §3.1).
         self.dropped: Counter[str] = Counter()
         self._resume_state = "idle"  # the state to go back to when responsive again
+        self._busy_execution: str | None = None  # executionId of the last busy sent
+        self._resume_execution: str | None = None
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -160,6 +162,7 @@ class KernelSession:
         if state == self.state and execution_id is None:
             return
         self.state = state
+        self._busy_execution = execution_id if state == "busy" else None
         exit_code = None
         if state == "dead":
             death = self.kernel.client.death
@@ -178,10 +181,11 @@ class KernelSession:
         elif state == "alive":
             self.set_state("idle")
         elif state == "unresponsive" and self.state not in ("dead", "restarting"):
-            self._resume_state = self.state
+            self._resume_state, self._resume_execution = self.state, self._busy_execution
             self.set_state("unresponsive", reason=UNRESPONSIVE_REASON)
         elif state == "responsive" and self.state == "unresponsive":
-            self.set_state(self._resume_state)
+            # Back to busy with the execution it was running (editors key spinners on it).
+            self.set_state(self._resume_state, self._resume_execution)
 
     def describe(self) -> dict[str, Any]:
         info = self.kernel.client.kernel_info or {}

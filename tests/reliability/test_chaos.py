@@ -169,6 +169,7 @@ async def test_sigstop_is_reported_unresponsive_and_nothing_is_lost() -> None:
                 back = await next_status(status, "busy", 5)
                 recovered = time.monotonic() - resumed
                 assert back.get("reason") is None
+                assert back.get("executionId") == "ticks"  # the execution it was running
                 with anyio.fail_after(30):
                     await run.done.wait()
                 texts = [o["content"]["text"] for o in [first, *outputs.drain()]]
