@@ -13,7 +13,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -226,16 +225,14 @@ def is_loopback(address: str) -> bool:
     return host.startswith("127.") or host in ("[0000:0000:0000:0000:0000:0000:0000:0001]",)
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float, what: str,
-                   interval: float = 0.02) -> float:
-    """Poll ``predicate`` until it holds; returns the seconds it took. There is no event
-    for "a process exited" or "a file appeared" that a test of another process can await,
-    so this polls, under a deadline."""
-    start = time.monotonic()
+async def process_exit(pid: int) -> None:
+    """Until process ``pid`` (not necessarily our child) has exited: its pidfd becomes
+    readable then (Linux 5.3+). Bound it with ``anyio.fail_after``."""
     try:
-        with anyio.fail_after(timeout):
-            while not predicate():  # noqa: ASYNC110 -- no event for another process
-                await anyio.sleep(interval)
-    except TimeoutError:
-        raise AssertionError(f"{what}: not within {timeout} s") from None
-    return time.monotonic() - start
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return  # already gone (and reaped)
+    try:
+        await anyio.wait_readable(fd)
+    finally:
+        os.close(fd)

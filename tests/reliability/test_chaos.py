@@ -41,11 +41,11 @@ from .probes import (
     exists,
     fd_count,
     pid_alive,
+    process_exit,
     process_state,
     record,
     runtime_leftovers,
     thread_count,
-    wait_for,
 )
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
@@ -281,8 +281,9 @@ async def test_daemon_sigkill_kernels_exit_by_themselves() -> None:
     assert busy.lost is not None  # the client saw the daemon die
     pids = [k["pid"] for k in kernels]
     try:
-        await wait_for(lambda: not any(map(pid_alive, pids)), 10,
-                       "kernels of a SIGKILLed daemon exit")
+        with anyio.fail_after(10):  # the kernels of a SIGKILLed daemon exit
+            for pid in pids:
+                await process_exit(pid)
     finally:
         for kernel in kernels:  # no orphan, even when this fails
             if pid_alive(kernel["pid"]):
@@ -348,6 +349,7 @@ async def test_restart_during_an_output_flood() -> None:
         kernel = await start(daemon)
         kid = kernel["kernelId"]
         events: list[tuple[str, Any]] = []
+        reached = anyio.Event()  # the flood reaches the editor: 20 outputs
 
         def output(p: dict[str, Any]) -> None:
             # Hundreds of MB go by: keep the flood's size, not its text.
@@ -355,6 +357,8 @@ async def test_restart_during_an_output_flood() -> None:
             if p.get("executionId") == "flood":
                 p["content"] = {"chars": len(text)}
             events.append(("output", p))
+            if sum(1 for k, _ in events if k == "output") >= 20:
+                reached.set()
 
         daemon.on_notification("kernelbridge/output", output)
         daemon.on_notification("kernelbridge/status", lambda p: events.append(("status", p)))
@@ -362,8 +366,8 @@ async def test_restart_during_an_output_flood() -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(flood.run, daemon, "kernelbridge/execute",
                           {"kernelId": kid, "code": FLOOD, "executionId": "flood"})
-            await wait_for(lambda: sum(1 for k, _ in events if k == "output") >= 20, 20,
-                           "the flood reaches the editor")
+            with anyio.fail_after(20):
+                await reached.wait()
             began = time.monotonic()
             await daemon.request("kernelbridge/kernels", timeout=10)
             listing_s = time.monotonic() - began
@@ -402,10 +406,12 @@ async def test_interrupt_during_input_request_and_late_answer() -> None:
     first_cancelled = anyio.Event()
     second_asked = anyio.Event()
     late_sent = anyio.Event()
+    first_asked = anyio.Event()
     prompts: list[str] = []
 
     async def answer(params: dict[str, Any]) -> dict[str, str]:
         prompts.append(params["prompt"])
+        first_asked.set()
         if len(prompts) == 1:
             try:
                 await anyio.sleep_forever()
@@ -432,7 +438,8 @@ async def test_interrupt_during_input_request_and_late_answer() -> None:
                 anyio.create_task_group() as tg:
             tg.start_soon(first.run, daemon, "kernelbridge/execute",
                           {"kernelId": kid, "code": "x = input('first: ')"})
-            await wait_for(lambda: bool(prompts), 20, "the first prompt")
+            with anyio.fail_after(20):
+                await first_asked.wait()
             began = time.monotonic()
             await daemon.request("kernelbridge/interrupt", {"kernelId": kid}, timeout=10)
             with anyio.fail_after(10):

@@ -24,6 +24,7 @@ use a quarter). Figures go to the terminal and ``$KERNELBRIDGE_FIGURES_DIR/integ
 from __future__ import annotations
 
 import os
+import socket
 import time
 import zlib
 from collections.abc import Iterator
@@ -350,17 +351,20 @@ def test_client_that_stops_reading_then_reads_slowly(
         daemon, kernel = s.daemon, s.kernels[0]
         start = time.monotonic()
         daemon.pause_reading()
-        # The kernel marks the end of the flush flood with a file: only then does the
-        # client come back, so all of that flood piled up in the daemon.
-        done = s.cwd / "flood.done"
-        flood = FLUSH.format(n=SMALL, tag="slow-flush") + "\nopen('flood.done', 'w').close()"
-        send_execute(daemon, kernel, flood, "slow-flush")
-        send_execute(daemon, kernel, PRINT.format(n=LINES, tag="slow"), "slow")
-        send_execute(daemon, kernel, PROGRESS.format(n=SMALL, tag="slow-cr"), "slow-cr")
-        deadline = time.monotonic() + 120
-        while not done.exists():
-            assert time.monotonic() < deadline, "the kernel did not finish its flood"
-            time.sleep(0.05)  # polls the kernel's marker file (an event with no fd to wait on)
+        # The kernel connects to this socket at the end of the flush flood: only then does
+        # the client come back, so all of that flood piled up in the daemon.
+        with socket.create_server(("127.0.0.1", 0)) as flood_done:
+            port = flood_done.getsockname()[1]
+            flood = (FLUSH.format(n=SMALL, tag="slow-flush")
+                     + f"\nimport socket; socket.create_connection(('127.0.0.1', {port})).close()")
+            send_execute(daemon, kernel, flood, "slow-flush")
+            send_execute(daemon, kernel, PRINT.format(n=LINES, tag="slow"), "slow")
+            send_execute(daemon, kernel, PROGRESS.format(n=SMALL, tag="slow-cr"), "slow-cr")
+            flood_done.settimeout(120)
+            try:
+                flood_done.accept()[0].close()
+            except TimeoutError:
+                raise AssertionError("the kernel did not finish its flood") from None
         daemon.read_chunk, daemon.read_delay = 4096, 0.002  # deliberately slow from now on
         daemon.resume_reading()
         daemon.wait_for(lambda: id_key("exec-slow-cr") in daemon.responses, 180,
